@@ -1,0 +1,91 @@
+"""`python -m server` — start the local stack over HTTPS (Ctrl-C stops it)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import resource
+import socket
+import sys
+
+import uvicorn
+
+from . import create_app
+from .asgi import build_asgi
+from .devcerts import ensure_dev_certs
+from .settings import Settings
+
+DEFAULT_PORT = 7071  # the Azure Functions host's port
+
+
+def raise_open_file_limit() -> int:
+    """Each WebSocket is a file descriptor; 1,024 would cap us near 1,000 agents."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Listen on host; for the default loopback also on ::1 so `localhost` works
+    whichever address the browser tries first."""
+    addrs = [host] + (["::1"] if host == "127.0.0.1" and socket.has_ipv6 else [])
+    sockets = []
+    for addr in addrs:
+        if sockets:
+            port = sockets[0].getsockname()[1]  # --port 0: ::1 takes the port 127.0.0.1 got
+        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind((addr, port))
+        except OSError as exc:
+            sock.close()
+            if addr == host:
+                raise SystemExit(f"cannot listen on {addr}:{port}: {exc.strerror}") from None
+            continue  # ::1 is a convenience, not a requirement
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, plus ::1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
+    settings = Settings.from_environment()
+    certs = ensure_dev_certs(settings.certs_dir)
+    sockets = bind(args.host, args.port)
+    port = sockets[0].getsockname()[1]
+    fd_limit = raise_open_file_limit()
+
+    app = build_asgi(create_app(settings))
+    config = uvicorn.Config(
+        app, ssl_certfile=str(certs.cert), ssl_keyfile=str(certs.key),
+        log_level=args.log_level, access_log=args.log_level == "debug",
+        ws_ping_interval=None,  # SignalR keeps its own 15 s pings (SPEC §5)
+        timeout_graceful_shutdown=3,
+    )
+    server = uvicorn.Server(config)
+    host = "localhost" if args.host in ("127.0.0.1", "::1") else args.host
+    print(
+        f"\nCIF adaptor local stack on https://{args.host}:{port}  (open files limit {fd_limit})\n"
+        f"  widget      https://{host}:{port}/widget/\n"
+        f"  health      https://{args.host}:{port}/healthz\n"
+        f"  dev CA      {certs.ca}  (trust it in your browser, or accept the warning once)\n"
+        f"Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    asyncio.run(server.serve(sockets=sockets))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

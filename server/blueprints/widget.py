@@ -1,0 +1,49 @@
+"""Serves the adaptor widget (web/) and its Python core package at /widget/."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+from flask import Blueprint, Response, abort, redirect, send_from_directory
+
+from ..settings import CORE_DIR, WEB_DIR
+
+bp = Blueprint("widget", __name__, url_prefix="/widget")
+
+# Python's mimetypes table varies by distro; these must be right for module scripts
+# and for WebAssembly.instantiateStreaming.
+TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+         ".toml": "text/plain", ".py": "text/plain", ".zip": "application/zip",
+         ".json": "application/json", ".css": "text/css", ".html": "text/html"}
+
+
+def core_zip() -> bytes:
+    """The pure-Python core as a zip for pyscript.toml [files]; built from the working
+    tree on each request so edits show up on reload (it is a few KiB)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(CORE_DIR.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                zf.write(path, path.relative_to(CORE_DIR.parent).as_posix())
+    return buf.getvalue()
+
+
+@bp.get("")
+def root():
+    return redirect("/widget/", code=308)
+
+
+@bp.get("/adaptor_core.zip")
+def adaptor_core():
+    return Response(core_zip(), mimetype="application/zip", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/", defaults={"path": "index.html"})
+@bp.get("/<path:path>")
+def static(path: str):
+    suffix = "." + path.rsplit(".", 1)[-1] if "." in path else ""
+    if suffix not in TYPES:
+        abort(404)
+    response = send_from_directory(WEB_DIR, path, mimetype=TYPES[suffix])
+    response.headers["Cache-Control"] = "no-cache"  # revalidate (ETag), never stale after an upgrade
+    return response

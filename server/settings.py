@@ -1,0 +1,59 @@
+"""Configuration with the sample's key names, read from the environment and an optional
+Azure-Functions-style `local.settings.json` ({"Values": {...}}); the environment wins."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WEB_DIR = REPO_ROOT / "web"
+CORE_DIR = REPO_ROOT / "adaptor_core"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the key."""
+
+
+def _lookup(values: dict[str, str], key: str) -> str | None:
+    # The seed article writes AzureAd:ClientId; environment variables can't hold ':'.
+    for name in (key, key.replace("__", ":")):
+        if name in os.environ:
+            return os.environ[name]
+        if name in values:
+            return values[name]
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    ApiScope: str | None = None
+    Authority: str | None = None
+    AzureAd__ClientId: str | None = None
+    AzureAd__ClientSecret: str | None = None
+    AzureAd__TenantId: str | None = None
+    AzureSignalRConnectionString: str | None = None
+    AzureWebJobsStorage: str | None = None
+    HubName: str = "myhub"
+    StorageUserTable: str = "ConnectionEntity"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, settings_file: Path | None = None) -> "Settings":
+        path = settings_file or Path(os.environ.get("ADAPTOR_SETTINGS_FILE", REPO_ROOT / "local.settings.json"))
+        values: dict[str, str] = {}
+        if path.exists():
+            try:
+                values = json.loads(path.read_text()).get("Values", {})
+            except (ValueError, AttributeError) as exc:
+                raise ConfigError(f"{path}: not a local.settings.json document ({exc})") from exc
+        state_dir = Path(os.environ.get("ADAPTOR_STATE_DIR", REPO_ROOT / ".local"))
+        keys = [k for k in cls.__dataclass_fields__ if k not in ("state_dir", "extra")]
+        found = {k: v for k in keys if (v := _lookup(values, k)) not in (None, "")}
+        return cls(state_dir=state_dir, **found)
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.state_dir / "certs"

@@ -1,0 +1,110 @@
+"""Fixtures: a real server process over HTTPS in a temporary state dir, and Playwright
+driving Debian chromium with a fresh profile that trusts exactly that server's key."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from server.devcerts import DevCerts, ensure_dev_certs
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    port: int
+    certs: DevCerts
+    state_dir: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def widget_url(self) -> str:
+        # Widget on `localhost`, host page on 127.0.0.1: two origins, as in Dynamics.
+        return f"https://localhost:{self.port}/widget/"
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= (SPEC §3)
+        s.verify = str(self.certs.ca)
+        return s
+
+
+def start_stack(state_dir: Path, env: dict[str, str] | None = None, port: int = 0) -> Stack:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "server.log"
+    full_env = {**os.environ, "ADAPTOR_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("ADAPTOR_SETTINGS_FILE", None)
+    out = log.open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--log-level", "warning"],
+                            cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        m = re.search(r"on https://127\.0\.0\.1:(\d+)", log.read_text())
+        if m:
+            stack = Stack(proc, int(m.group(1)), ensure_dev_certs(state_dir / "certs"), state_dir, log)
+            try:
+                if stack.session().get(stack.url + "/healthz", timeout=2).ok:
+                    return stack
+            except requests.ConnectionError:
+                pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not answer /healthz in 30 s:\n{log.read_text()}")
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.process.terminate()
+    try:
+        stack.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    s = start_stack(tmp_path_factory.mktemp("stack"))
+    yield s
+    stop_stack(s)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} missing: run ./test.sh (it installs Debian chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def browser_context(playwright_instance, stack):
+    """A fresh chromium profile per test (cold caches, empty storage)."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        ctx = playwright_instance.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS + [f"--ignore-certificate-errors-spki-list={stack.certs.spki_sha256()}"],
+        )
+        yield ctx
+        ctx.close()

@@ -1,0 +1,1 @@
+"""Set-up and maintenance tools (run from the project's .venv)."""
