@@ -14,6 +14,7 @@ from . import create_app
 from .asgi import build_asgi
 from .devcerts import ensure_dev_certs
 from .settings import Settings
+from .signalr_service.service import MAX_FRAME
 
 DEFAULT_PORT = 7071  # the Azure Functions host's port
 
@@ -60,10 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outbound call is noise
     settings = Settings.from_environment()
     certs = ensure_dev_certs(settings.certs_dir)
     sockets = bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
+    url_host = f"[{args.host}]" if ":" in args.host else args.host
+    settings = settings.with_public_url(f"https://{url_host}:{port}")
     fd_limit = raise_open_file_limit()
 
     app = build_asgi(create_app(settings))
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         app, ssl_certfile=str(certs.cert), ssl_keyfile=str(certs.key),
         log_level=args.log_level, access_log=args.log_level == "debug",
         ws_ping_interval=None,  # SignalR keeps its own 15 s pings (SPEC §5)
+        ws_max_size=MAX_FRAME,
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)

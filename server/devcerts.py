@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+import certifi
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -96,4 +97,6 @@ def ensure_dev_certs(directory: Path) -> DevCerts:
     certs.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     # The server presents leaf + CA so clients that trust the CA can build the chain.
     certs.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # System CAs + ours, for CPython clients (msal, the CLI) that talk to Entra and to us.
+    (directory / "bundle.pem").write_bytes(Path(certifi.where()).read_bytes() + b"\n" + certs.ca.read_bytes())
     return certs

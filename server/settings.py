@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,9 +26,16 @@ def _lookup(values: dict[str, str], key: str) -> str | None:
     return None
 
 
+SEED_KEYS = ("ApiScope", "Authority", "AzureAd__ClientId", "AzureAd__ClientSecret", "AzureAd__TenantId",
+             "AzureSignalRConnectionString", "AzureWebJobsStorage", "HubName", "StorageUserTable")
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
+    # Where this stack is reached (issuer of the local identity provider, default
+    # SignalR endpoint, webhook target); set by `python -m server` once it has a port.
+    public_url: str = "https://127.0.0.1:7071"
     ApiScope: str | None = None
     Authority: str | None = None
     AzureAd__ClientId: str | None = None
@@ -50,9 +57,12 @@ class Settings:
             except (ValueError, AttributeError) as exc:
                 raise ConfigError(f"{path}: not a local.settings.json document ({exc})") from exc
         state_dir = Path(os.environ.get("ADAPTOR_STATE_DIR", REPO_ROOT / ".local"))
-        keys = [k for k in cls.__dataclass_fields__ if k not in ("state_dir", "extra")]
-        found = {k: v for k in keys if (v := _lookup(values, k)) not in (None, "")}
-        return cls(state_dir=state_dir, **found)
+        found = {k: v for k in SEED_KEYS if (v := _lookup(values, k)) not in (None, "")}
+        extra = {k: v for k, v in values.items() if k not in SEED_KEYS}
+        return cls(state_dir=state_dir, extra=extra, **found)
+
+    def with_public_url(self, url: str) -> "Settings":
+        return replace(self, public_url=url.rstrip("/"))
 
     @property
     def certs_dir(self) -> Path:

@@ -108,3 +108,62 @@ def browser_context(playwright_instance, stack):
         )
         yield ctx
         ctx.close()
+
+
+# --- identity helpers (real msal against the running local provider) ------------------
+
+@dataclass
+class Identity:
+    stack: Stack
+    data: dict
+
+    @property
+    def authority(self) -> str:
+        return f"{self.stack.url}/{self.data['tenant_id']}"
+
+    @property
+    def api_client_id(self) -> str:
+        return self.data["api_client_id"]
+
+    @property
+    def api_scope(self) -> str:
+        return f"api://{self.api_client_id}/access_as_user"
+
+    def oid(self, username: str) -> str:
+        return self.data["users"][username]["oid"]
+
+    def public_app(self):
+        import msal
+
+        return msal.PublicClientApplication(self.api_client_id, authority=self.authority,
+                                            instance_discovery=False, http_client=self.stack.session())
+
+    def agent_result(self, username: str) -> dict:
+        from telephony.local_signin import sign_in
+
+        return sign_in(self.public_app(), self.stack.session(), username, [self.api_scope],
+                       f"{self.stack.widget_url}auth-redirect.html")
+
+    def sender_token(self) -> str:
+        import msal
+
+        s = self.data["sender"]
+        app = msal.ConfidentialClientApplication(s["client_id"], client_credential=s["client_secret"],
+                                                 authority=self.authority, instance_discovery=False,
+                                                 http_client=self.stack.session())
+        return app.acquire_token_for_client([f"api://{self.api_client_id}/.default"])["access_token"]
+
+
+@pytest.fixture(scope="session")
+def identity(stack) -> Identity:
+    import json
+
+    return Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def tokens(identity):
+    """Access tokens of the seeded agents and the sender, fetched once per session."""
+    return {"alice": identity.agent_result("alice")["access_token"],
+            "bob": identity.agent_result("bob")["access_token"],
+            "sender": identity.sender_token()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from flask import Blueprint, Response, abort, redirect, send_from_directory
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, send_from_directory
 
 from ..settings import CORE_DIR, WEB_DIR
 
@@ -36,6 +36,14 @@ def root():
 @bp.get("/adaptor_core.zip")
 def adaptor_core():
     return Response(core_zip(), mimetype="application/zip", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/config.json")
+def config_json():
+    """The sample solution's environment variables for this stack (SPEC §2)."""
+    response = jsonify(current_app.extensions["stack"].widget_config())
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/", defaults={"path": "index.html"})

@@ -1,0 +1,57 @@
+"""Flask adapter for the function handlers: HTTP in, FunctionRequest out, and back.
+The Azure Functions entry points are the other adapter around the same handlers."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ..errors import ApiError, error_response
+from ..functions.handlers import Functions
+from ..functions.http import FunctionRequest, FunctionResponse, Headers
+from ..store import StoreUnavailable
+
+bp = Blueprint("functions", __name__)
+
+
+def _functions() -> Functions:
+    return current_app.extensions["functions"]
+
+
+def _call(handler_name: str, **route: str) -> Response:
+    req = FunctionRequest(method=request.method, url=request.url, headers=Headers(dict(request.headers)),
+                          query=request.args.to_dict(), body=request.get_data(cache=False), route=route)
+    try:
+        result: FunctionResponse = getattr(_functions(), handler_name)(req)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except StoreUnavailable as exc:
+        current_app.logger.warning("store unavailable: %s", exc)
+        return error_response(503, "store_unavailable", "The connection store is unavailable; try again shortly.")
+    response = jsonify(result.body) if result.body is not None else Response(status=result.status)
+    response.status_code = result.status
+    response.headers.update(result.headers)
+    return response
+
+
+@bp.route("/api/negotiate", methods=["GET", "POST"])
+def negotiate():
+    return _call("negotiate")
+
+
+@bp.post("/api/userclient")
+def userclient():
+    return _call("userclient")
+
+
+@bp.post("/api/SendMessageToUser")
+def send_message_to_user():
+    return _call("SendMessageToUser")
+
+
+@bp.get("/api/messages/<messageId>")
+def get_message(messageId: str):
+    return _call("GetMessage", messageId=messageId)
+
+
+@bp.post("/runtime/webhooks/signalr")
+def signalr_webhook():
+    return _call("SignalRWebhook")

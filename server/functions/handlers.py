@@ -1,0 +1,264 @@
+"""The sample's functions as framework-free handlers (SPEC §4–§5)."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from ..auth import Principal, TokenValidator, bearer_token, forbidden, require_agent, require_sender
+from ..azure_signalr import ConnectionString, verify_upstream_signature
+from ..errors import ApiError
+from ..store import Connection, Message, MessageStatus, Store, StoreConflict
+from .http import FunctionRequest, FunctionResponse, field_ci, want_str
+from .signalr_rest import SignalRRest, SignalRUnavailable
+
+log = logging.getLogger("functions")
+
+NOTIFY_TARGET = "ReceiveNotification"  # server → widget (seed)
+ACK_TARGET = "sendMessage"  # widget → functions (seed)
+DEFAULT_TTL = 30
+MAX_TTL = 24 * 3600
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+OUTCOMES = {"accepted": MessageStatus.ACCEPTED, "rejected": MessageStatus.REJECTED,
+            "missed": MessageStatus.MISSED, "failed": MessageStatus.FAILED}
+
+
+def event(name: str, **fields: Any) -> None:
+    """One JSON object a line, with the ids that let a person follow one call."""
+    log.info(json.dumps({"event": name, **fields}, default=str))
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts else None
+
+
+@dataclass
+class FunctionsConfig:
+    hub: str
+    api_scope: str
+    signalr: ConnectionString
+    upstream_keys: list[str]  # AccessKeys the upstream signature may be made with
+    functions_key: str | None  # `?code=` of the webhook (None: not checked, e.g. behind Azure's own check)
+
+
+class Functions:
+    def __init__(self, config: FunctionsConfig, validator: TokenValidator, store: Store, signalr: SignalRRest,
+                 clock: Callable[[], float] = time.time):
+        self.config, self.validator, self.store, self.signalr, self.clock = config, validator, store, signalr, clock
+
+    # --- identity -------------------------------------------------------------------
+    def _agent(self, req: FunctionRequest) -> Principal:
+        return require_agent(self.validator.validate(bearer_token(req.headers)), self.config.api_scope)
+
+    def _sender(self, req: FunctionRequest) -> Principal:
+        return require_sender(self.validator.validate(bearer_token(req.headers)))
+
+    @staticmethod
+    def _no_impersonation(body: dict, principal: Principal) -> None:
+        claimed = field_ci(body, "userId")
+        if claimed is not None and claimed != principal.user_id:
+            raise forbidden("user_mismatch", "The body names another user than the access token.")
+
+    # --- negotiate ------------------------------------------------------------------
+    def negotiate(self, req: FunctionRequest) -> FunctionResponse:
+        user = self._agent(req)
+        hub = self.config.hub
+        event("negotiate", user=user.user_id, hub=hub)
+        return FunctionResponse(200, {"url": self.config.signalr.client_url(hub),
+                                      "accessToken": self.config.signalr.client_token(hub, user.user_id)})
+
+    # --- userclient (registerClient) -------------------------------------------------
+    def userclient(self, req: FunctionRequest) -> FunctionResponse:
+        user = self._agent(req)
+        body = req.json_object()
+        self._no_impersonation(body, user)
+        connection_id = want_str(field_ci(body, "connectionId"), "connectionId", max_len=128)
+        status = field_ci(body, "connectionStatus", "ConnctionStatus")
+        if status is None:
+            status = 1
+        if status not in (0, 1) or isinstance(status, bool):
+            raise ApiError(422, "invalid_field", "'connectionStatus' must be 1 (connected) or 0 (disconnected).")
+        known = self.store.get_connection(connection_id)
+        if known is not None and known.user_id != user.user_id:
+            raise forbidden("connection_not_yours", "That connection belongs to another user.")
+        if status == 0:
+            self.store.remove_connection(connection_id)
+            event("userclient.removed", user=user.user_id, connection=connection_id)
+            return FunctionResponse(200, {"connectionId": connection_id, "connectionStatus": 0})
+        created = self.store.upsert_connection(Connection(user.user_id, connection_id, self.config.hub, 1, self.clock()))
+        event("userclient.stored", user=user.user_id, connection=connection_id, new=created)
+        if created:
+            self._deliver_open_messages(user.user_id)
+        return FunctionResponse(200, {"connectionId": connection_id, "connectionStatus": 1})
+
+    # --- SendMessageToUser ------------------------------------------------------------
+    def SendMessageToUser(self, req: FunctionRequest) -> FunctionResponse:
+        self._sender(req)
+        body = req.json_object()
+        user_id = want_str(field_ci(body, "userId"), "userId", max_len=128)
+        payload = self._parse_payload(field_ci(body, "message"))
+        message_id = field_ci(body, "messageId")
+        if message_id is None:
+            message_id = uuid.uuid4().hex
+        elif not isinstance(message_id, str) or not MESSAGE_ID.match(message_id):
+            raise ApiError(422, "invalid_field", "'messageId' must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        ttl = field_ci(body, "ttlSeconds")
+        ttl = DEFAULT_TTL if ttl is None else ttl
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 <= ttl <= MAX_TTL:
+            raise ApiError(422, "invalid_field", f"'ttlSeconds' must be an integer from 0 to {MAX_TTL}.")
+
+        payload["messageId"] = message_id
+        now = self.clock()
+        message = Message(message_id, user_id, self.config.hub, json.dumps(payload), MessageStatus.QUEUED,
+                          created=now, expires=now + ttl)
+        online = self.signalr.user_exists(self.config.hub, user_id)
+        if not online and ttl == 0:
+            raise ApiError(404, "user_not_connected", f"User '{user_id}' has no live connection and ttlSeconds is 0.")
+        try:
+            self.store.add_message(message)
+        except StoreConflict:
+            raise ApiError(409, "duplicate_message_id", f"A message with id '{message_id}' exists already.") from None
+        status = MessageStatus.QUEUED
+        if online:
+            status = self._send(message)
+        connections = len(self.store.user_connections(user_id, self.config.hub))
+        event("SendMessageToUser", message=message_id, user=user_id, status=status, connections=connections)
+        return FunctionResponse(202, {"messageId": message_id, "status": status, "connections": connections})
+
+    @staticmethod
+    def _parse_payload(value: Any) -> dict:
+        if value is None:
+            raise ApiError(400, "missing_field", "'message' is required.")
+        if isinstance(value, str):  # the seed sent the message as a JSON string
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ApiError(422, "invalid_field", "'message' is a string but not JSON.") from None
+        if not isinstance(value, dict):
+            raise ApiError(422, "invalid_field", "'message' must be an object (or its JSON text).")
+        want_str(field_ci(value, "PhoneNumber"), "message.PhoneNumber", max_len=64)
+        for name in ("comments", "interactionId", "mediaType"):
+            want_str(field_ci(value, name), f"message.{name}", required=False, max_len=4096)
+        return dict(value)
+
+    def _send(self, message: Message, connection_id: str | None = None) -> str:
+        """Push one message; on a service failure it stays queued for the next connect."""
+        payload = json.loads(message.payload)
+        try:
+            if connection_id:
+                self.signalr.send_to_connection(message.hub, connection_id, NOTIFY_TARGET, [payload])
+            else:
+                self.signalr.send_to_user(message.hub, message.user_id, NOTIFY_TARGET, [payload])
+        except SignalRUnavailable as exc:
+            event("send.failed", message=message.message_id, error=exc.message)
+            return message.status
+        self.store.mark_sent(message.message_id, self.clock())
+        return MessageStatus.SENT if message.status == MessageStatus.QUEUED else message.status
+
+    def _expire_if_due(self, message: Message) -> Message:
+        if message.status == MessageStatus.QUEUED and self.clock() > message.expires:
+            if self.store.complete_message(message.message_id, MessageStatus.EXPIRED, "ttl elapsed", self.clock()):
+                event("message.expired", message=message.message_id, user=message.user_id)
+            return self.store.get_message(message.message_id) or message
+        return message
+
+    def _deliver_open_messages(self, user_id: str) -> None:
+        """Queued (and sent but unanswered) messages within their TTL go to the user's
+        connections again; the widget drops ids it has seen, so a tab never shows one twice.
+        Sent to the user, not to a connection id, so the service's signed identity routes it."""
+        for message in self.store.open_messages(user_id, self.config.hub):
+            message = self._expire_if_due(message)
+            if message.status in MessageStatus.OPEN and self.clock() <= message.expires:
+                self._send(message)
+
+    # --- messages/<id> ------------------------------------------------------------------
+    def GetMessage(self, req: FunctionRequest) -> FunctionResponse:
+        self._sender(req)
+        message_id = req.route.get("messageId", "")
+        message = self.store.get_message(message_id)
+        if message is None:
+            raise ApiError(404, "unknown_message", f"No message with id '{message_id}'.")
+        message = self._expire_if_due(message)
+        body = {"messageId": message.message_id, "userId": message.user_id, "status": message.status,
+                "createdAt": iso(message.created), "sentAt": iso(message.sent),
+                "completedAt": iso(message.completed), "expiresAt": iso(message.expires),
+                "deliveries": message.deliveries}
+        if message.reason:
+            body["reason"] = message.reason
+        return FunctionResponse(200, body)
+
+    # --- upstream webhook ---------------------------------------------------------------
+    def SignalRWebhook(self, req: FunctionRequest) -> FunctionResponse:
+        if self.config.functions_key is not None and req.query.get("code") != self.config.functions_key:
+            raise ApiError(401, "invalid_code", "The webhook needs the functions key as ?code=.")
+        if req.mimetype != "application/json":
+            raise ApiError(400, "invalid_content_type", "Upstream requests must be application/json.")
+        connection_id = req.headers.get("X-ASRS-Connection-Id")
+        if not connection_id:
+            raise ApiError(400, "missing_connection_id", "X-ASRS-Connection-Id is required.")
+        if not verify_upstream_signature(req.headers.get("X-ASRS-Signature") or "", connection_id,
+                                         self.config.upstream_keys):
+            raise forbidden("invalid_signature", "X-ASRS-Signature does not match any access key.")
+        hub = req.headers.get("X-ASRS-Hub") or ""
+        if hub.lower() != self.config.hub.lower():
+            raise ApiError(404, "unknown_hub", f"Hub '{hub}' is not served here.")
+        category, name = req.headers.get("X-ASRS-Category"), req.headers.get("X-ASRS-Event") or ""
+        user_id = req.headers.get("X-ASRS-User-Id") or ""
+        body = req.json_object()
+        if category == "connections" and name == "connected":
+            return self.OnClientConnected(connection_id, user_id)
+        if category == "connections" and name == "disconnected":
+            return self.OnClientDisconnect(connection_id, user_id, body.get("error"))
+        if category == "messages":
+            if body.get("type") != 1 or body.get("target") != name or not isinstance(body.get("arguments"), list):
+                raise ApiError(400, "invalid_invocation", "A message event needs an invocation whose target is X-ASRS-Event.")
+            if name != ACK_TARGET:
+                raise ApiError(400, "unknown_target", f"No function handles the hub method '{name}'.")
+            result = self.SendMessageAcknowlegement(connection_id, user_id, body["arguments"])
+            if body.get("invocationId"):
+                return FunctionResponse(200, {"type": 3, "invocationId": body["invocationId"], "result": result})
+            return FunctionResponse(200, None)
+        raise ApiError(400, "unknown_event", f"Unknown upstream event {category}/{name}.")
+
+    def OnClientConnected(self, connection_id: str, user_id: str) -> FunctionResponse:
+        if not user_id:
+            raise ApiError(400, "missing_user_id", "X-ASRS-User-Id is required for a connected event.")
+        # The service's word on the owner wins over an earlier userclient claim.
+        created = self.store.upsert_connection(Connection(user_id, connection_id, self.config.hub, 1, self.clock()))
+        event("OnClientConnected", user=user_id, connection=connection_id, new=created)
+        if created:
+            self._deliver_open_messages(user_id)
+        return FunctionResponse(200, None)
+
+    def OnClientDisconnect(self, connection_id: str, user_id: str, error: Any) -> FunctionResponse:
+        removed = self.store.remove_connection(connection_id)
+        event("OnClientDisconnect", user=user_id, connection=connection_id, removed=removed, error=error)
+        return FunctionResponse(200, None)
+
+    def SendMessageAcknowlegement(self, connection_id: str, user_id: str, arguments: list) -> dict:
+        ack = arguments[0] if arguments else None
+        if isinstance(ack, str):  # the seed's bare "Accepted"/"Rejected"
+            event("ack.uncorrelated", user=user_id, connection=connection_id, outcome=ack)
+            return {"recorded": False, "reason": "uncorrelated"}
+        if not isinstance(ack, dict):
+            raise ApiError(400, "invalid_ack", "The acknowledgement must be an object or the seed's outcome string.")
+        message_id = want_str(field_ci(ack, "messageId"), "messageId", max_len=128)
+        outcome = want_str(field_ci(ack, "outcome"), "outcome", max_len=32)
+        reason = want_str(field_ci(ack, "reason"), "reason", required=False, max_len=1024)
+        status = OUTCOMES.get(outcome.lower())
+        if status is None:
+            raise ApiError(422, "invalid_field", "'outcome' must be Accepted, Rejected, Missed or Failed.")
+        message = self.store.get_message(message_id)
+        if message is None:
+            raise ApiError(404, "unknown_message", f"No message with id '{message_id}'.")
+        if message.user_id != user_id:
+            raise forbidden("message_not_yours", "That message was sent to another user.")
+        recorded = self.store.complete_message(message_id, status, reason, self.clock())
+        event("SendMessageAcknowlegement", message=message_id, user=user_id, connection=connection_id,
+              outcome=status, recorded=recorded)
+        return {"recorded": recorded, "status": status if recorded else message.status}

@@ -1,0 +1,77 @@
+"""Our own request/response objects, so the handlers don't know which host called them
+(Flask locally, Azure Functions in production), and JSON body helpers."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import ApiError
+
+MAX_BODY = 64 * 1024
+
+
+class Headers:
+    """Case-insensitive, read-only view of request headers."""
+
+    def __init__(self, items: Mapping[str, str] | None = None):
+        self._items = {k.lower(): v for k, v in (items or {}).items()}
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._items.get(name.lower(), default)
+
+
+@dataclass
+class FunctionRequest:
+    method: str
+    url: str
+    headers: Headers
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    route: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mimetype(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object, or a 413/415/400 ApiError."""
+        if len(self.body) > MAX_BODY:
+            raise ApiError(413, "body_too_large", f"The body is larger than {MAX_BODY // 1024} KiB.")
+        if self.mimetype != "application/json":
+            raise ApiError(415, "unsupported_media_type", "Send the body as Content-Type: application/json.")
+        try:
+            value = json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise ApiError(400, "malformed_json", "The body must be a JSON object.")
+        return value
+
+
+@dataclass
+class FunctionResponse:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def field_ci(obj: Mapping[str, Any], *names: str) -> Any:
+    """Field lookup ignoring case (SPEC §4); the first of `names` present wins."""
+    lowered = {k.lower(): v for k, v in obj.items()}
+    for name in names:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+def want_str(value: Any, name: str, *, required: bool = True, max_len: int = 256) -> str | None:
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"'{name}' is required.")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(422, "invalid_field", f"'{name}' must be a non-empty string.")
+    if len(value) > max_len:
+        raise ApiError(422, "invalid_field", f"'{name}' is longer than {max_len} characters.")
+    return value

@@ -1,0 +1,106 @@
+"""The local tenant: seeded agents, the API/widget app, the telephony sender app and the
+RS256 signing key. Generated on first run into the state dir and kept (stable oids)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+API_SCOPE_NAME = "access_as_user"
+SENDER_ROLE = "Notifications.Send"
+SEED_USERS = (("alice", "Alice Agent"), ("bob", "Bob Agent"))
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    name: str
+    oid: str
+
+    @property
+    def email(self) -> str:
+        return f"{self.username}@contoso.test"
+
+
+@dataclass(frozen=True)
+class SenderApp:
+    client_id: str
+    client_secret: str
+    oid: str  # service principal object id: what `oid` carries in app tokens
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Directory:
+    tenant_id: str
+    api_client_id: str  # one registration for the API and the widget (SPA), as in the sample
+    users: dict[str, User]
+    sender: SenderApp
+    private_key: rsa.RSAPrivateKey
+    kid: str
+
+    @property
+    def api_scope(self) -> str:
+        return f"api://{self.api_client_id}/{API_SCOPE_NAME}"
+
+    @property
+    def api_audiences(self) -> tuple[str, ...]:
+        return (self.api_client_id, f"api://{self.api_client_id}")
+
+    def user_by_oid(self, oid: str) -> User | None:
+        return next((u for u in self.users.values() if u.oid == oid), None)
+
+    def jwks(self) -> dict:
+        numbers = self.private_key.public_key().public_numbers()
+        return {"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
+                          "n": _b64uint(numbers.n), "e": _b64uint(numbers.e)}]}
+
+
+def _b64uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _thumbprint(key: rsa.RSAPrivateKey) -> str:
+    """RFC 7638 JWK thumbprint, used as `kid`."""
+    n = key.public_key().public_numbers()
+    canonical = json.dumps({"e": _b64uint(n.e), "kty": "RSA", "n": _b64uint(n.n)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
+def load_directory(state_dir: Path) -> Directory:
+    """Load the tenant from state_dir, creating it (keys, secrets, oids) the first time."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    meta_path, key_path = state_dir / "identity.json", state_dir / "idp-signing-key.pem"
+    if not meta_path.exists() or not key_path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_path.chmod(0o600)
+        meta = {
+            "tenant_id": str(uuid.uuid4()),
+            "api_client_id": str(uuid.uuid4()),
+            "users": {name: {"name": display, "oid": str(uuid.uuid4())} for name, display in SEED_USERS},
+            "sender": {"client_id": str(uuid.uuid4()), "client_secret": secrets.token_urlsafe(32),
+                       "oid": str(uuid.uuid4()), "roles": [SENDER_ROLE]},
+        }
+        meta_path.write_text(json.dumps(meta, indent=2))
+        meta_path.chmod(0o600)
+    meta = json.loads(meta_path.read_text())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    s = meta["sender"]
+    return Directory(
+        tenant_id=meta["tenant_id"],
+        api_client_id=meta["api_client_id"],
+        users={k: User(k, v["name"], v["oid"]) for k, v in meta["users"].items()},
+        sender=SenderApp(s["client_id"], s["client_secret"], s["oid"], tuple(s["roles"])),
+        private_key=key,
+        kid=_thumbprint(key),
+    )

@@ -1,0 +1,298 @@
+"""Routes of the local OpenID Connect provider, laid out like Entra ID v2.0:
+`/<tenant>/v2.0/.well-known/openid-configuration`, `/<tenant>/oauth2/v2.0/authorize`,
+`/<tenant>/oauth2/v2.0/token`, `/<tenant>/discovery/v2.0/keys`."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+import uuid
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from .directory import API_SCOPE_NAME, Directory, User
+from .grants import CODE_LIFETIME, CodeGrant, GrantStore, RefreshGrant
+
+bp = Blueprint("idp", __name__, template_folder="../templates")
+
+RESERVED_SCOPES = {"openid", "profile", "offline_access", "email"}
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Paths a redirect URI may have (any loopback port, as Entra allows for localhost).
+REDIRECT_PATHS = {"/widget/auth-redirect.html", "/", ""}
+
+
+class OAuthError(Exception):
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+def _directory() -> Directory:
+    return current_app.extensions["idp.directory"]
+
+
+def _grants() -> GrantStore:
+    return current_app.extensions["idp.grants"]
+
+
+def _issuer() -> str:
+    return f"{current_app.config['SETTINGS'].public_url}/{_directory().tenant_id}/v2.0"
+
+
+def _token_lifetime() -> int:
+    return int(os.environ.get("ADAPTOR_IDP_TOKEN_LIFETIME", "3600"))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _sign(claims: dict) -> str:
+    d = _directory()
+    return jwt.encode(claims, d.private_key, algorithm="RS256", headers={"kid": d.kid, "typ": "JWT"})
+
+
+def _check_tenant(tenant: str) -> None:
+    if tenant != _directory().tenant_id:
+        raise OAuthError("invalid_tenant", f"Tenant '{tenant}' not found.", 404)
+
+
+@bp.errorhandler(OAuthError)
+def _oauth_error(exc: OAuthError):
+    return _cors(jsonify(error=exc.error, error_description=exc.description)), exc.status
+
+
+def _cors(response: Response) -> Response:
+    """The widget calls discovery, token and keys cross-origin (msal adds x-client-*
+    headers, hence the preflight). Local provider: loopback https origins only."""
+    origin = request.headers.get("Origin", "")
+    parts = urlsplit(origin)
+    if parts.scheme == "https" and parts.hostname in LOOPBACK_HOSTS:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get("Access-Control-Request-Headers", "")
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+@bp.route("/<tenant>/v2.0/.well-known/openid-configuration", methods=["GET", "OPTIONS"])
+def discovery(tenant: str):
+    _check_tenant(tenant)
+    base = f"{current_app.config['SETTINGS'].public_url}/{tenant}"
+    return _cors(jsonify({
+        "issuer": _issuer(),
+        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+        "token_endpoint": f"{base}/oauth2/v2.0/token",
+        "jwks_uri": f"{base}/discovery/v2.0/keys",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": sorted(RESERVED_SCOPES),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+        "tenant_region_scope": "local",
+    }))
+
+
+@bp.route("/<tenant>/discovery/v2.0/keys", methods=["GET", "OPTIONS"])
+def keys(tenant: str):
+    _check_tenant(tenant)
+    return _cors(jsonify(_directory().jwks()))
+
+
+# --- authorize: a real sign-in page -------------------------------------------------
+
+AUTHORIZE_PARAMS = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+                    "code_challenge", "code_challenge_method", "response_mode", "prompt", "login_hint")
+
+
+def _validate_authorize(params: dict[str, str]) -> None:
+    """Errors that must not redirect (unknown client or redirect URI) raise OAuthError."""
+    if params.get("client_id") != _directory().api_client_id:
+        raise OAuthError("unauthorized_client", "Unknown client_id for this tenant.")
+    redirect = urlsplit(params.get("redirect_uri", ""))
+    if redirect.hostname not in LOOPBACK_HOSTS or redirect.path not in REDIRECT_PATHS \
+            or redirect.scheme not in ("https", "http") or redirect.query or redirect.fragment:
+        raise OAuthError("invalid_request", "redirect_uri is not registered for this application.")
+
+
+def _authorize_error(params: dict[str, str]) -> str | None:
+    """Errors reported back to the client on its redirect URI, as OAuth specifies."""
+    if params.get("response_type") != "code":
+        return "unsupported_response_type"
+    if not params.get("code_challenge") or params.get("code_challenge_method") != "S256":
+        return "invalid_request"  # PKCE S256 is required for the public client
+    try:
+        _resolve_scope(params.get("scope", ""))
+    except OAuthError:
+        return "invalid_scope"
+    return None
+
+
+def _redirect(uri: str, params: dict[str, str]) -> Response:
+    response = Response(status=302)
+    response.headers["Location"] = f"{uri}?{urlencode(params)}"
+    return response
+
+
+@bp.route("/<tenant>/oauth2/v2.0/authorize", methods=["GET", "POST"])
+def authorize(tenant: str):
+    _check_tenant(tenant)
+    source = request.args if request.method == "GET" else request.form
+    params = {k: source[k] for k in AUTHORIZE_PARAMS if source.get(k)}
+    try:
+        _validate_authorize(params)
+    except OAuthError as exc:
+        return render_template("signin_error.html", error=exc.error, description=exc.description), 400
+    error = _authorize_error(params)
+    if error:
+        return _redirect(params["redirect_uri"], {"error": error, "state": params.get("state", ""),
+                                                  "error_description": f"{error} in the authorize request"})
+    users = _directory().users
+    if request.method == "GET":
+        return render_template("signin.html", params=params, users=users.values(),
+                               hint=params.get("login_hint", "").split("@")[0])
+    user = users.get(request.form.get("user", ""))
+    if user is None:
+        return render_template("signin.html", params=params, users=users.values(), hint="",
+                               message="Choose one of the test users."), 400
+    code = _grants().new_code(CodeGrant(
+        client_id=params["client_id"], redirect_uri=params["redirect_uri"], username=user.username,
+        scope=params.get("scope", ""), nonce=params.get("nonce"), code_challenge=params["code_challenge"],
+        code_challenge_method="S256", expires=time.time() + CODE_LIFETIME))
+    return _redirect(params["redirect_uri"], {"code": code, "state": params.get("state", ""),
+                                              "client_info": _client_info(user)})
+
+
+# --- token endpoint ---------------------------------------------------------------
+
+def _resolve_scope(scope: str) -> list[str]:
+    """Return the resource scopes asked for; reserved OIDC scopes ride along."""
+    d = _directory()
+    asked = [s for s in scope.split() if s not in RESERVED_SCOPES]
+    for s in asked:
+        if s not in (d.api_scope, f"{d.api_client_id}/{API_SCOPE_NAME}"):
+            raise OAuthError("invalid_scope", f"The scope '{s}' is not exposed by any application in this tenant.")
+    return asked
+
+
+def _client_info(user: User) -> str:
+    return _b64url(json.dumps({"uid": user.oid, "utid": _directory().tenant_id}).encode())
+
+
+def _user_tokens(user: User, client_id: str, scope: str, nonce: str | None) -> dict:
+    d, now, lifetime = _directory(), int(time.time()), _token_lifetime()
+    resource_scopes = _resolve_scope(scope)
+    common = {"iss": _issuer(), "iat": now, "nbf": now, "exp": now + lifetime, "tid": d.tenant_id,
+              "oid": user.oid, "name": user.name, "preferred_username": user.email, "ver": "2.0"}
+    body = {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+            "scope": " ".join(resource_scopes) or "openid profile", "client_info": _client_info(user)}
+    if resource_scopes:
+        body["access_token"] = _sign({**common, "aud": d.api_client_id, "azp": client_id, "azpacr": "0",
+                                      "scp": API_SCOPE_NAME, "sub": user.oid, "uti": uuid.uuid4().hex})
+    if "openid" in scope.split() or not resource_scopes:
+        id_claims = {**common, "aud": client_id, "sub": user.oid}
+        if nonce:
+            id_claims["nonce"] = nonce
+        body["id_token"] = _sign(id_claims)
+    if "offline_access" in scope.split():
+        body["refresh_token"] = _grants().new_refresh_token(RefreshGrant(client_id, user.username, scope))
+    return body
+
+
+def _app_token(client_id: str) -> dict:
+    d, now, lifetime = _directory(), int(time.time()), _token_lifetime()
+    claims = {"iss": _issuer(), "iat": now, "nbf": now, "exp": now + lifetime, "tid": d.tenant_id,
+              "aud": d.api_client_id, "azp": client_id, "azpacr": "1", "oid": d.sender.oid,
+              "sub": d.sender.oid, "roles": list(d.sender.roles), "idtyp": "app", "ver": "2.0",
+              "uti": uuid.uuid4().hex}
+    return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+            "access_token": _sign(claims)}
+
+
+def _form(name: str) -> str:
+    value = request.form.get(name, "")
+    if not value:
+        raise OAuthError("invalid_request", f"The request body must contain the parameter '{name}'.")
+    return value
+
+
+def _pkce_ok(verifier: str, challenge: str) -> bool:
+    computed = _b64url(hashlib.sha256(verifier.encode()).digest())
+    return hmac.compare_digest(computed, challenge)
+
+
+def _grant_authorization_code() -> dict:
+    grant = _grants().take_code(_form("code"))
+    if grant is None:
+        raise OAuthError("invalid_grant", "The authorization code is invalid, expired or already used.")
+    if request.form.get("client_id") != grant.client_id:
+        raise OAuthError("invalid_grant", "The code was issued to another client.")
+    if request.form.get("redirect_uri") != grant.redirect_uri:
+        raise OAuthError("invalid_grant", "redirect_uri differs from the authorize request.")
+    if not _pkce_ok(_form("code_verifier"), grant.code_challenge or ""):
+        raise OAuthError("invalid_grant", "PKCE verification failed: code_verifier does not match the code_challenge.")
+    return _user_tokens(_directory().users[grant.username], grant.client_id, grant.scope, grant.nonce)
+
+
+def _grant_refresh_token() -> dict:
+    grant = _grants().redeem_refresh_token(_form("refresh_token"))
+    if grant is None or grant.client_id != request.form.get("client_id"):
+        raise OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.")
+    scope = request.form.get("scope") or grant.scope
+    if not set(_resolve_scope(scope)) <= set(_resolve_scope(grant.scope)):
+        raise OAuthError("invalid_scope", "A refresh token cannot widen the granted scopes.")
+    # keep offline_access so the rotated refresh token is issued
+    scope = " ".join(dict.fromkeys(scope.split() + ["offline_access"]))
+    return _user_tokens(_directory().users[grant.username], grant.client_id, scope, None)
+
+
+def _client_credentials() -> tuple[str, str]:
+    auth = request.authorization
+    if auth and auth.type == "basic":
+        return auth.username or "", auth.password or ""
+    return request.form.get("client_id", ""), request.form.get("client_secret", "")
+
+
+def _grant_client_credentials() -> dict:
+    d = _directory()
+    client_id, secret = _client_credentials()
+    if client_id != d.sender.client_id or not hmac.compare_digest(secret.encode(), d.sender.client_secret.encode()):
+        raise OAuthError("invalid_client", "Client authentication failed: unknown client or wrong secret.", 401)
+    if _form("scope") not in (f"api://{d.api_client_id}/.default", f"{d.api_client_id}/.default"):
+        raise OAuthError("invalid_scope", "client_credentials needs the scope '<api>/.default'.")
+    return _app_token(client_id)
+
+
+GRANTS = {"authorization_code": _grant_authorization_code, "refresh_token": _grant_refresh_token,
+          "client_credentials": _grant_client_credentials}
+
+
+@bp.route("/<tenant>/oauth2/v2.0/token", methods=["POST", "OPTIONS"])
+def token(tenant: str):
+    _check_tenant(tenant)
+    if request.method == "OPTIONS":
+        return _cors(Response(status=204))
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "The token request must be application/x-www-form-urlencoded.")
+    grant_type = request.form.get("grant_type", "")
+    if grant_type not in GRANTS:
+        raise OAuthError("unsupported_grant_type", f"grant_type '{grant_type}' is not supported.")
+    response = jsonify(GRANTS[grant_type]())
+    response.headers["Cache-Control"] = "no-store"
+    return _cors(response)
+
+
+def init_app(app, directory: Directory, grants: GrantStore) -> None:
+    app.extensions["idp.directory"] = directory
+    app.extensions["idp.grants"] = grants
+    app.register_blueprint(bp)

@@ -1,0 +1,313 @@
+"""The emulator's endpoints, as Azure SignalR Service speaks them (serverless mode):
+`POST /client/negotiate`, WebSocket `/client/`, REST `/api/v1/hubs/...`."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import jwt
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from adaptor_core import hub_protocol as hp
+
+from ..azure_signalr import decode_service_token, token_user_id
+from .registry import ClientConnection, Registry
+from .upstream import Upstream
+
+log = logging.getLogger("signalr")
+NEGOTIATION_LIFETIME = 60  # seconds a connectionToken may wait for its WebSocket
+HANDSHAKE_TIMEOUT = 15
+MAX_FRAME = 256 * 1024  # uvicorn drops larger frames (1009); hub records are capped lower
+
+
+def _event(name: str, **fields) -> None:
+    log.info(json.dumps({"event": name, **fields}, default=str))
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+@dataclass
+class ServiceConfig:
+    endpoint: str  # how clients and the functions address this service (its public URL)
+    keys: list[str]  # primary, secondary AccessKey
+    upstream_url: str
+    keepalive: float = float(os.environ.get("ADAPTOR_SIGNALR_KEEPALIVE", "15"))
+    timeout: float = float(os.environ.get("ADAPTOR_SIGNALR_TIMEOUT", "30"))
+
+
+@dataclass
+class Negotiation:
+    connection_id: str
+    hub: str
+    user_id: str
+    expires: float
+
+
+class SignalRService:
+    def __init__(self, config: ServiceConfig, upstream: Upstream):
+        self.config, self.upstream = config, upstream
+        self.registry = Registry()
+        self.negotiations: dict[str, Negotiation] = {}
+        self._sweeper: asyncio.Task | None = None
+
+    # --- auth helpers -------------------------------------------------------------
+    def _client_claims(self, token: str | None, hub: str) -> dict | None:
+        if not token:
+            return None
+        try:
+            claims = decode_service_token(token, self.config.keys, f"{self.config.endpoint}/client/?hub={hub}")
+        except jwt.InvalidTokenError:
+            return None
+        return claims if token_user_id(claims) else None
+
+    @staticmethod
+    def _bearer(request: Request) -> str | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+
+    @staticmethod
+    def _hub(value: str | None) -> str | None:
+        return value.lower() if value and value.replace("_", "").isalnum() and len(value) <= 128 else None
+
+    # --- client negotiate -----------------------------------------------------------
+    @staticmethod
+    def _cors(request: Request, response: Response) -> Response:
+        """Browsers negotiate cross-origin (the sample allows all origins; the JS client
+        sends credentials, so the origin is echoed rather than '*')."""
+        origin = request.headers.get("origin")
+        if origin:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Vary"] = "Origin"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                    "access-control-request-headers", "authorization, content-type")
+                response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    async def negotiate(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._cors(request, Response(status_code=204))
+        return self._cors(request, await self._negotiate(request))
+
+    async def _negotiate(self, request: Request) -> Response:
+        hub = self._hub(request.query_params.get("hub"))
+        if hub is None:
+            return _error(400, "invalid_hub", "The 'hub' query parameter is missing or invalid.")
+        claims = self._client_claims(self._bearer(request), hub)
+        if claims is None:
+            return _error(401, "unauthorized", "A valid client access token for this hub is required.")
+        now = time.monotonic()
+        self.negotiations = {k: v for k, v in self.negotiations.items() if v.expires > now}
+        connection_id, connection_token = uuid.uuid4().hex, secrets.token_urlsafe(24)
+        self.negotiations[connection_token] = Negotiation(connection_id, hub, token_user_id(claims),
+                                                          now + NEGOTIATION_LIFETIME)
+        return JSONResponse({
+            "negotiateVersion": 1, "connectionId": connection_id, "connectionToken": connection_token,
+            "availableTransports": [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}],
+        })
+
+    # --- WebSocket --------------------------------------------------------------------
+    async def websocket(self, websocket: WebSocket) -> None:
+        params = websocket.query_params
+        hub = self._hub(params.get("hub"))
+        claims = self._client_claims(params.get("access_token"), hub or "")
+        negotiation = self.negotiations.pop(params.get("id", ""), None)
+        if hub is None or claims is None or negotiation is None or negotiation.hub != hub \
+                or negotiation.user_id != token_user_id(claims) or negotiation.expires < time.monotonic():
+            await websocket.close(code=1008)  # before accept: the client sees HTTP 403
+            return
+        await websocket.accept()
+        reader = hp.RecordReader()
+        try:
+            first = await asyncio.wait_for(self._receive_records(websocket, reader, handshake=True), HANDSHAKE_TIMEOUT)
+            request = hp.decode_handshake_request(first[0])
+        except (asyncio.TimeoutError, hp.ProtocolError, WebSocketDisconnect) as exc:
+            await self._refuse(websocket, f"Handshake failed: {exc or 'timed out'}")
+            return
+        if request.protocol != "json" or request.version != 1:
+            await self._refuse(websocket, f"The protocol '{request.protocol}' v{request.version} is not supported;"
+                                          " this service speaks 'json' v1.")
+            return
+        query = urlencode([(k, v) for k, v in params.multi_items() if k not in ("access_token", "id")])
+        conn = ClientConnection(negotiation.connection_id, hub, negotiation.user_id, websocket,
+                                {k: v for k, v in claims.items() if k not in ("aud", "exp", "iat", "nbf")}, query)
+        await websocket.send_text(hp.encode_handshake_response())
+        self.registry.add(conn)
+        _event("connected", connection=conn.connection_id, user=conn.user_id, hub=hub)
+        error = None
+        try:
+            await self.upstream.connected(conn)
+            for record in first[1:]:
+                await self._on_record(conn, record)
+            while not conn.closed:
+                for record in await self._receive_records(websocket, reader):
+                    conn.last_received = time.monotonic()
+                    await self._on_record(conn, record)
+        except WebSocketDisconnect:
+            pass
+        except hp.ProtocolError as exc:
+            error = str(exc)
+            await self._close(conn, f"Protocol error: {error}")
+        except _ClientClosed as exc:
+            error = exc.error
+        finally:
+            conn.closed = True
+            self.registry.remove(conn)
+            _event("disconnected", connection=conn.connection_id, user=conn.user_id, error=error)
+            await self.upstream.disconnected(conn, error)
+
+    @staticmethod
+    async def _receive_records(websocket: WebSocket, reader: hp.RecordReader, handshake: bool = False) -> list[str]:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if message.get("text") is None:
+                raise hp.ProtocolError("binary frames are not part of the JSON hub protocol")
+            records = reader.feed(message["text"])
+            if records:
+                return records
+
+    async def _on_record(self, conn: ClientConnection, record: str) -> None:
+        message = hp.decode(record)
+        if isinstance(message, hp.Ping) or isinstance(message, hp.Completion):
+            return
+        if isinstance(message, hp.Close):
+            raise _ClientClosed(message.error)
+        if isinstance(message, hp.Unsupported):
+            raise hp.ProtocolError(f"message type {message.type} (streaming/stateful reconnect) is not supported")
+        response = await self.upstream.invocation(conn, message.target, message.arguments, message.invocation_id)
+        if message.invocation_id is None:
+            return
+        completion = hp.Completion(message.invocation_id, error="The upstream server is unavailable.")
+        if response is not None and response.status_code == 200:
+            body = response.json() if response.content else {}
+            completion = hp.Completion(message.invocation_id, result=body.get("result"), error=body.get("error"))
+        elif response is not None:
+            completion = hp.Completion(message.invocation_id, error=f"Upstream answered {response.status_code}: "
+                                                                    f"{_error_message(response)}")
+        await conn.send_text(hp.encode(completion))
+
+    @staticmethod
+    async def _refuse(websocket: WebSocket, error: str) -> None:
+        try:
+            await websocket.send_text(hp.encode_handshake_response(error))
+            await websocket.close(code=1000)
+        except Exception:
+            pass
+
+    async def _close(self, conn: ClientConnection, error: str | None, allow_reconnect: bool = False) -> None:
+        await conn.send_text(hp.encode(hp.Close(error, allow_reconnect)))
+        conn.closed = True
+        try:
+            await conn.websocket.close(code=1000)
+        except Exception:
+            pass
+
+    # --- keepalive ----------------------------------------------------------------------
+    async def sweep_forever(self) -> None:
+        ping = hp.encode(hp.Ping())
+        while True:
+            await asyncio.sleep(1)
+            now = time.monotonic()
+            for conn in list(self.registry.by_id.values()):
+                if now - conn.last_received > self.config.timeout:
+                    _event("timeout", connection=conn.connection_id, user=conn.user_id)
+                    await self._close(conn, "Server timeout elapsed without receiving a message from the client.")
+                elif now - conn.last_sent >= self.config.keepalive:
+                    await conn.send_text(ping)
+
+    def start(self) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self.sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        for conn in list(self.registry.by_id.values()):
+            await self._close(conn, "Server is shutting down.", allow_reconnect=True)
+
+    # --- REST API v1 --------------------------------------------------------------------
+    def _rest_auth(self, request: Request) -> JSONResponse | None:
+        token = self._bearer(request)
+        audience = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        try:
+            decode_service_token(token or "", self.config.keys, audience)
+        except jwt.InvalidTokenError:
+            return _error(401, "unauthorized", "A REST token signed with an access key, aud = this URL, is required.")
+        return None
+
+    async def _invocation_body(self, request: Request) -> str | JSONResponse:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _error(400, "malformed_json", "The body must be JSON: {\"target\", \"arguments\"}.")
+        if not isinstance(body, dict) or not isinstance(body.get("target"), str) or not body["target"] \
+                or not isinstance(body.get("arguments", []), list):
+            return _error(400, "invalid_message", "The body needs 'target' (string) and 'arguments' (array).")
+        return hp.encode(hp.Invocation(body["target"], body.get("arguments", [])))
+
+    async def rest(self, request: Request) -> Response:
+        denied = self._rest_auth(request)
+        if denied is not None:
+            return denied
+        hub = self._hub(request.path_params["hub"])
+        if hub is None:
+            return _error(400, "invalid_hub", "Invalid hub name.")
+        kind, ident = request.path_params.get("kind"), request.path_params.get("ident")
+        if kind is None:
+            targets = self.registry.for_hub(hub)
+        elif kind == "users":
+            targets = self.registry.for_user(hub, ident)
+        elif kind == "connections":
+            conn = self.registry.get(hub, ident)
+            targets = [conn] if conn else []
+        else:
+            return _error(404, "not_found", "Unknown REST resource.")
+        if request.method in ("HEAD", "GET") and kind is not None:
+            return Response(status_code=200 if targets else 404)
+        if request.method == "DELETE" and kind == "connections":
+            for conn in targets:
+                await self._close(conn, request.query_params.get("reason"))
+            return Response(status_code=200 if targets else 404)
+        if request.method != "POST":
+            return _error(405, "method_not_allowed", "Method not allowed here.")
+        frame = await self._invocation_body(request)
+        if isinstance(frame, JSONResponse):
+            return frame
+        await asyncio.gather(*(c.send_text(frame) for c in targets))
+        return Response(status_code=202)
+
+    def routes(self) -> list:
+        return [
+            Route("/client/negotiate", self.negotiate, methods=["POST", "OPTIONS"]),
+            WebSocketRoute("/client/", self.websocket),
+            Route("/api/v1/hubs/{hub}", self.rest, methods=["POST"]),
+            Route("/api/v1/hubs/{hub}/{kind}/{ident}", self.rest, methods=["POST", "HEAD", "GET", "DELETE"]),
+        ]
+
+
+class _ClientClosed(Exception):
+    def __init__(self, error: str | None):
+        super().__init__(error)
+        self.error = error
+
+
+def _error_message(response) -> str:
+    try:
+        return response.json().get("message", "")
+    except ValueError:
+        return response.text[:200]

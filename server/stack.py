@@ -1,0 +1,67 @@
+"""Resolves what the functions talk to: the configured Azure services, or the local
+stand-ins (identity provider, SignalR emulator) with their generated keys."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .azure_signalr import ConnectionString
+from .idp.directory import Directory, load_directory
+from .local_secrets import load_local_secrets
+from .settings import ConfigError, Settings
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    settings: Settings
+    directory: Directory
+    authority: str
+    client_id: str
+    api_scope: str
+    audiences: tuple[str, ...]
+    signalr: ConnectionString
+    upstream_keys: list[str]
+    functions_key: str
+    local_signalr_keys: list[str]
+
+    @property
+    def widget_origin(self) -> str:
+        """The widget is served as https://localhost:<port>: another origin than the
+        127.0.0.1 host page, as in Dynamics."""
+        parts = urlsplit(self.settings.public_url)
+        return f"{parts.scheme}://localhost:{parts.port}" if parts.hostname == "127.0.0.1" else self.settings.public_url
+
+    def widget_config(self) -> dict[str, str]:
+        """The sample solution's environment variables, as the widget's config.json."""
+        return {"AdaptorFunctionUrl": self.widget_origin, "ClientId": self.client_id,
+                "Authority": self.authority, "Scope": self.api_scope}
+
+
+def resolve_stack(settings: Settings) -> StackConfig:
+    secrets = load_local_secrets(settings.state_dir)
+    directory = load_directory(settings.state_dir)
+    if settings.Authority:
+        missing = [k for k in ("AzureAd__ClientId", "ApiScope") if not getattr(settings, k)]
+        if missing:
+            raise ConfigError(f"Authority is set, so {', '.join(missing)} must be set too")
+        authority, client_id, api_scope = settings.Authority.rstrip("/"), settings.AzureAd__ClientId, settings.ApiScope
+    else:
+        authority = f"{settings.public_url}/{directory.tenant_id}"
+        client_id, api_scope = directory.api_client_id, directory.api_scope
+    audiences = {client_id, f"api://{client_id}"}
+    if api_scope.startswith("api://") and api_scope.count("/") >= 3:
+        audiences.add(api_scope.rsplit("/", 1)[0])
+
+    local_keys = [secrets["signalr_primary_key"], secrets["signalr_secondary_key"]]
+    if settings.AzureSignalRConnectionString:
+        signalr = ConnectionString.parse(settings.AzureSignalRConnectionString)
+        upstream_keys = [signalr.access_key]
+    else:
+        signalr = ConnectionString(settings.public_url, local_keys[0])
+        upstream_keys = local_keys
+    secondary = settings.extra.get("AzureSignalRSecondaryAccessKey") or os.environ.get("AzureSignalRSecondaryAccessKey")
+    if secondary:
+        upstream_keys = [*upstream_keys, secondary]
+    return StackConfig(settings, directory, authority, client_id, api_scope, tuple(sorted(audiences)), signalr,
+                       upstream_keys, os.environ.get("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], local_keys)

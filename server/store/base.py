@@ -1,0 +1,64 @@
+"""Records and the store interface the functions use (no backend details here)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class StoreUnavailable(RuntimeError):
+    """The backend cannot be reached or written (locked, read-only, down): a 503."""
+
+
+class StoreConflict(RuntimeError):
+    """A record with this key exists already (e.g. a reused messageId): a 409."""
+
+
+class MessageStatus:
+    QUEUED, SENT, ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED = (
+        "queued", "sent", "accepted", "rejected", "missed", "failed", "expired")
+    OPEN = (QUEUED, SENT)  # may still be delivered / acknowledged
+    FINAL = (ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The sample's ConnectionEntity: PartitionKey = user id, RowKey = connection id."""
+    user_id: str
+    connection_id: str
+    hub: str
+    status: int
+    updated: float
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    user_id: str
+    hub: str
+    payload: str  # the message object as JSON text
+    status: str
+    created: float
+    expires: float  # queued after this instant → expired
+    reason: str | None = None
+    sent: float | None = None
+    completed: float | None = None
+    deliveries: int = 0
+
+
+class Store(Protocol):
+    def upsert_connection(self, conn: Connection) -> bool:
+        """Insert or update; True when the connection was not known before."""
+    def get_connection(self, connection_id: str) -> Connection | None: ...
+    def remove_connection(self, connection_id: str) -> bool: ...
+    def user_connections(self, user_id: str, hub: str) -> list[Connection]: ...
+    def all_connections(self, hub: str) -> list[Connection]: ...
+
+    def add_message(self, message: Message) -> None: ...
+    def get_message(self, message_id: str) -> Message | None: ...
+    def mark_sent(self, message_id: str, now: float) -> None: ...
+    def complete_message(self, message_id: str, status: str, reason: str | None, now: float) -> bool:
+        """Set a final status if the message is still open; False when it was final already."""
+    def open_messages(self, user_id: str, hub: str) -> list[Message]: ...
+    def recent_messages(self, limit: int) -> list[Message]: ...
+
+    def close(self) -> None: ...
