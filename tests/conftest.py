@@ -167,3 +167,42 @@ def tokens(identity):
     return {"alice": identity.agent_result("alice")["access_token"],
             "bob": identity.agent_result("bob")["access_token"],
             "sender": identity.sender_token()}
+
+
+# --- simulated agents (the widget core under CPython) --------------------------------
+
+class Api:
+    """Thin HTTPS caller of the functions with a bearer token."""
+
+    def __init__(self, stack: Stack, token: str | None):
+        self.stack, self.token = stack, token
+
+    def call(self, method: str, path: str, json_body=None, token: str | None = "default", **kw):
+        token = self.token if token == "default" else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kw.pop("headers", {}))
+        return self.stack.session().request(method, self.stack.url + path, json=json_body, headers=headers,
+                                            timeout=15, **kw)
+
+
+@pytest.fixture
+def sender_api(stack, tokens) -> Api:
+    return Api(stack, tokens["sender"])
+
+
+def new_agent(stack: Stack, token: str, **kw):
+    import httpx
+
+    from server.http_client import tls_context
+    from simagent.agent import SimAgent
+
+    async def provider() -> str:
+        return token
+
+    tls = tls_context(stack.certs.ca)
+    http = httpx.AsyncClient(verify=tls, trust_env=False, timeout=10)
+    return SimAgent(stack.url, provider, http, tls, **kw)
+
+
+def call_payload(phone: str = "+15551234567", **extra) -> dict:
+    return {"PhoneNumber": phone, "comments": "Billing question", "mediaType": "voice", **extra}

@@ -1,0 +1,136 @@
+"""One simulated agent: acquire token → /api/negotiate → service negotiate → WebSocket →
+handshake → /api/userclient, with keepalive and reconnects, all decided by the core."""
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from typing import Awaitable, Callable
+
+import httpx
+import websockets
+
+from adaptor_core import connection as c
+from adaptor_core.hub_protocol import Invocation
+
+TokenProvider = Callable[[], Awaitable[str]]
+
+
+class SimAgent:
+    def __init__(self, functions_url: str, token: TokenProvider, http: httpx.AsyncClient, tls: ssl.SSLContext,
+                 rng: random.Random | None = None, tick: float = 0.5, register: bool = True):
+        self.functions_url, self.token, self.http, self.tls = functions_url.rstrip("/"), token, http, tls
+        self.core = c.HubConnection(rng=rng or random.Random())
+        self.tick_interval, self.register = tick, register
+        self.invocations: asyncio.Queue[Invocation] = asyncio.Queue()
+        self.states: list[c.StateChanged] = []
+        self.registered = asyncio.Event()
+        self.errors: list[str] = []
+        self._ws = None
+        self._tasks: set[asyncio.Task] = set()
+        self._connected = asyncio.Event()
+
+    # --- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        self._spawn(self._ticker())
+        await self._perform(self.core.start(time.monotonic()))
+
+    async def stop(self) -> None:
+        await self._perform(self.core.stop())
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait_registered(self, timeout: float = 10) -> None:
+        await asyncio.wait_for(self.registered.wait(), timeout)
+
+    @property
+    def state(self) -> str:
+        return self.core.state
+
+    async def invoke(self, target: str, arguments: list) -> None:
+        await self._perform(self.core.invoke(target, arguments, time.monotonic()))
+
+    # --- action executor --------------------------------------------------------------
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _perform(self, actions: list[c.Action]) -> None:
+        for action in actions:
+            if isinstance(action, c.Negotiate):
+                self.registered.clear()
+                self._spawn(self._negotiate())
+            elif isinstance(action, c.OpenSocket):
+                self._spawn(self._socket(action.url))
+            elif isinstance(action, c.SendText):
+                if self._ws is not None:
+                    try:
+                        await self._ws.send(action.text)
+                    except websockets.ConnectionClosed:
+                        pass  # the reader reports the close
+            elif isinstance(action, c.CloseSocket):
+                if self._ws is not None:
+                    await self._ws.close()
+            elif isinstance(action, c.Connected):
+                if self.register:
+                    self._spawn(self._register(action.connection_id))
+                else:
+                    self.registered.set()
+            elif isinstance(action, c.Deliver):
+                self.invocations.put_nowait(action.invocation)
+            elif isinstance(action, c.StateChanged):
+                self.states.append(action)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            await self._perform(self.core.tick(time.monotonic()))
+
+    async def _negotiate(self) -> None:
+        try:
+            token = await self.token()
+            r = await self.http.post(f"{self.functions_url}/api/negotiate", headers={"Authorization": f"Bearer {token}"})
+            r.raise_for_status()
+            info = r.json()
+            r = await self.http.post(c.negotiate_url(info["url"]), headers={"Authorization": f"Bearer {info['accessToken']}"})
+            r.raise_for_status()
+            neg = r.json()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            self.errors.append(f"negotiate: {exc}")
+            await self._perform(self.core.negotiate_failed(str(exc), time.monotonic()))
+            return
+        await self._perform(self.core.negotiated(info["url"], neg["connectionId"], neg["connectionToken"],
+                                                 info["accessToken"], time.monotonic()))
+
+    async def _socket(self, url: str) -> None:
+        reason = "connection closed"
+        try:
+            async with websockets.connect(url, ssl=self.tls, ping_interval=None, max_size=2**20,
+                                          open_timeout=15) as ws:
+                self._ws = ws
+                await self._perform(self.core.socket_opened(time.monotonic()))
+                async for text in ws:
+                    await self._perform(self.core.data_received(text if isinstance(text, str) else text.decode(),
+                                                                time.monotonic()))
+        except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
+            reason = f"socket: {exc}"
+        finally:
+            self._ws = None
+        await self._perform(self.core.socket_closed(reason, time.monotonic()))
+
+    async def _register(self, connection_id: str) -> None:
+        try:
+            token = await self.token()
+            r = await self.http.post(f"{self.functions_url}/api/userclient",
+                                     headers={"Authorization": f"Bearer {token}"},
+                                     json={"connectionId": connection_id, "connectionStatus": 1})
+            if r.status_code != 200:
+                self.errors.append(f"userclient {r.status_code}: {r.text[:200]}")
+                return
+        except httpx.HTTPError as exc:
+            self.errors.append(f"userclient: {exc}")
+            return
+        self.registered.set()

@@ -1,0 +1,310 @@
+"""Bad input gets a clear 4xx JSON error, never a 500, and nothing is stored (SPEC §4)."""
+import asyncio
+import json
+import ssl
+
+import jwt
+import pytest
+import websockets
+
+from adaptor_core import hub_protocol as hp
+from adaptor_core.connection import negotiate_url, websocket_url
+from server.azure_signalr import upstream_signature
+from server.http_client import tls_context
+from server.idp.directory import load_directory
+from tests.conftest import Api, call_payload, new_agent
+
+
+def expect(r, status, code=None):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body["message"]
+    if code:
+        assert body["error"] == code, body
+    return body
+
+
+@pytest.mark.parametrize("body,raw,ctype,status,code", [
+    (None, b"{not json", "application/json", 400, "malformed_json"),
+    (None, b"[1,2]", "application/json", 400, "malformed_json"),
+    (None, b'{"userId":"u","message":{"PhoneNumber":"1"}}', "text/plain", 415, "unsupported_media_type"),
+    ({"message": call_payload()}, None, None, 400, "missing_field"),
+    ({"userId": "u1"}, None, None, 400, "missing_field"),
+    ({"userId": 5, "message": call_payload()}, None, None, 422, "invalid_field"),
+    ({"userId": "u1", "message": 7}, None, None, 422, "invalid_field"),
+    ({"userId": "u1", "message": "not json"}, None, None, 422, "invalid_field"),
+    ({"userId": "u1", "message": {"comments": "no phone"}}, None, None, 400, "missing_field"),
+    ({"userId": "u1", "message": call_payload(PhoneNumber=["x"])}, None, None, 422, "invalid_field"),
+    ({"userId": "u1", "message": call_payload(), "ttlSeconds": "10"}, None, None, 422, "invalid_field"),
+    ({"userId": "u1", "message": call_payload(), "ttlSeconds": -1}, None, None, 422, "invalid_field"),
+    ({"userId": "u1", "message": call_payload(), "messageId": "a b/c"}, None, None, 422, "invalid_field"),
+])
+def test_send_message_rejects_bad_bodies(sender_api, body, raw, ctype, status, code):
+    kw = {"data": raw, "headers": {"Content-Type": ctype}} if raw is not None else {}
+    r = sender_api.call("POST", "/api/SendMessageToUser", body, **kw)
+    expect(r, status, code)
+
+
+def test_oversized_body_is_413_and_not_stored(sender_api):
+    body = {"userId": "u1", "messageId": "big-1", "message": call_payload(comments="x" * 70_000)}
+    expect(sender_api.call("POST", "/api/SendMessageToUser", body), 413)
+    expect(sender_api.call("GET", "/api/messages/big-1"), 404, "unknown_message")
+
+
+def test_duplicate_message_id_is_409_and_first_kept(sender_api, identity):
+    body = {"userId": "offline-user", "messageId": "dup-1", "message": call_payload(comments="first")}
+    assert sender_api.call("POST", "/api/SendMessageToUser", body).status_code == 202
+    body["message"] = call_payload(comments="second")
+    expect(sender_api.call("POST", "/api/SendMessageToUser", body), 409, "duplicate_message_id")
+    assert sender_api.call("GET", "/api/messages/dup-1").json()["status"] == "queued"
+
+
+def test_unknown_message_id_is_404(sender_api):
+    expect(sender_api.call("GET", "/api/messages/nope-123"), 404, "unknown_message")
+
+
+# --- tokens -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def forge(stack, tokens):
+    directory = load_directory(stack.state_dir)
+
+    def make(base: str, key=None, **changes):
+        claims = {**jwt.decode(tokens[base], options={"verify_signature": False}), **changes}
+        return jwt.encode(claims, key or directory.private_key, algorithm="RS256", headers={"kid": directory.kid})
+    return make
+
+
+AGENT_ROUTES = [("POST", "/api/negotiate", None), ("POST", "/api/userclient", {"connectionId": "c1"})]
+SENDER_ROUTES = [("POST", "/api/SendMessageToUser", {"userId": "u", "message": call_payload()}),
+                 ("GET", "/api/messages/x", None)]
+
+
+@pytest.mark.parametrize("method,path,body", AGENT_ROUTES + SENDER_ROUTES)
+def test_every_function_rejects_bad_tokens(stack, forge, method, path, body):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    base = "alice" if (method, path, body) in AGENT_ROUTES else "sender"
+    api = Api(stack, None)
+    expect(api.call(method, path, body, token=None), 401, "missing_token")
+    expect(api.call(method, path, body, token="not-a-jwt"), 401, "invalid_token")
+    expect(api.call(method, path, body, token=forge(base, exp=1, iat=0, nbf=0)), 401, "token_expired")
+    expect(api.call(method, path, body, token=forge(base, aud="api://other")), 401, "invalid_audience")
+    expect(api.call(method, path, body, token=forge(base, iss="https://elsewhere/v2.0")), 401, "invalid_issuer")
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    expect(api.call(method, path, body, token=forge(base, key=other)), 401, "invalid_token")
+
+
+def test_agent_token_on_sender_endpoints_is_403(stack, tokens):
+    api = Api(stack, tokens["alice"])
+    for method, path, body in SENDER_ROUTES:
+        expect(api.call(method, path, body), 403, "missing_role")
+
+
+def test_sender_token_on_agent_endpoints_is_403(stack, tokens):
+    api = Api(stack, tokens["sender"])
+    for method, path, body in AGENT_ROUTES:
+        expect(api.call(method, path, body), 403, "insufficient_scope")
+
+
+def test_identity_headers_and_body_user_ids_are_never_trusted(stack, tokens, identity):
+    api = Api(stack, tokens["alice"])
+    bob = identity.oid("bob")
+    # a client-set principal header changes nothing: the token's user is negotiated
+    r = api.call("POST", "/api/negotiate", headers={"x-ms-client-principal-id": bob})
+    claims = jwt.decode(r.json()["accessToken"], options={"verify_signature": False})
+    assert claims["asrs.s.uid"] == identity.oid("alice")
+    # a body naming another user is refused
+    expect(api.call("POST", "/api/userclient", {"connectionId": "c-x", "userId": bob, "connectionStatus": 1}),
+           403, "user_mismatch")
+    expect(Api(stack, None).call("POST", "/api/negotiate", token=None,
+                                 headers={"x-ms-client-principal-id": bob}), 401, "missing_token")
+
+
+def test_alice_cannot_register_bobs_connection(stack, tokens):
+    async def scenario():
+        bob = new_agent(stack, tokens["bob"])
+        await bob.start()
+        await bob.wait_registered()
+        connection_id = bob.core.connection_id
+        r = await asyncio.to_thread(Api(stack, tokens["alice"]).call, "POST", "/api/userclient",
+                                    {"connectionId": connection_id, "connectionStatus": 1})
+        expect(r, 403, "connection_not_yours")
+        await bob.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("body,code", [
+    ({"connectionId": ""}, "invalid_field"),
+    ({"connectionId": 12}, "invalid_field"),
+    ({"connectionId": "c1", "connectionStatus": 7}, "invalid_field"),
+    ({"connectionStatus": 1}, "missing_field"),
+])
+def test_userclient_rejects_bad_bodies(stack, tokens, body, code):
+    r = Api(stack, tokens["alice"]).call("POST", "/api/userclient", body)
+    assert r.status_code in (400, 422)
+    expect(r, r.status_code, code)
+
+
+def test_userclient_accepts_the_seed_misspelling(stack, tokens):
+    r = Api(stack, tokens["alice"]).call("POST", "/api/userclient", {"ConnectionId": "seed-c1", "ConnctionStatus": 1})
+    assert r.status_code == 200 and r.json()["connectionStatus"] == 1
+    r = Api(stack, tokens["alice"]).call("POST", "/api/userclient", {"connectionId": "seed-c1", "connectionStatus": 0})
+    assert r.status_code == 200
+
+
+# --- upstream webhook -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def webhook(stack):
+    secrets = json.loads((stack.state_dir / "local-secrets.json").read_text())
+
+    def post(connection_id="conn-1", keys=None, hub="myhub", event="connected", category="connections",
+             body=None, ctype="application/json", code=None, signature=None):
+        keys = keys or [secrets["signalr_primary_key"]]
+        headers = {"Content-Type": ctype, "X-ASRS-Hub": hub, "X-ASRS-Category": category, "X-ASRS-Event": event,
+                   "X-ASRS-User-Id": "user-w"}
+        if connection_id is not None:
+            headers["X-ASRS-Connection-Id"] = connection_id
+            headers["X-ASRS-Signature"] = signature if signature is not None else upstream_signature(connection_id, keys)
+        return stack.session().post(f"{stack.url}/runtime/webhooks/signalr",
+                                    params={"code": code or secrets["functions_key"]},
+                                    data=json.dumps(body if body is not None else {"type": 10}), headers=headers)
+    post.secrets = secrets
+    return post
+
+
+def test_webhook_signature_rules(webhook):
+    s = webhook.secrets
+    assert webhook(keys=[s["signalr_primary_key"]]).status_code == 200
+    assert webhook(keys=[s["signalr_secondary_key"]]).status_code == 200
+    assert webhook(signature="sha256=" + upstream_signature("conn-1", [s["signalr_primary_key"]])[7:].upper()).status_code == 200
+    assert webhook(signature="sha256=00,"+upstream_signature("conn-1", [s["signalr_primary_key"]])).status_code == 200
+    expect(webhook(signature=""), 403, "invalid_signature")
+    expect(webhook(keys=["some-other-key"]), 403, "invalid_signature")
+    expect(webhook(signature="sha256=" + "0" * 64), 403, "invalid_signature")
+    expect(webhook(code="wrong"), 401, "invalid_code")
+    expect(webhook(hub="otherhub"), 404, "unknown_hub")
+    expect(webhook(connection_id=None), 400, "missing_connection_id")
+    expect(webhook(ctype="text/plain"), 400, "invalid_content_type")
+
+
+def test_webhook_messages_need_known_target_and_valid_ack(webhook):
+    inv = {"type": 1, "target": "dance", "arguments": []}
+    expect(webhook(category="messages", event="dance", body=inv), 400, "unknown_target")
+    inv = {"type": 1, "target": "sendMessage", "arguments": []}
+    expect(webhook(category="messages", event="other", body=inv), 400, "invalid_invocation")
+    inv = {"type": 1, "target": "sendMessage", "arguments": [{"messageId": "nope", "outcome": "Accepted"}]}
+    expect(webhook(category="messages", event="sendMessage", body=inv), 404, "unknown_message")
+    inv = {"type": 1, "target": "sendMessage", "arguments": [{"messageId": "x", "outcome": "Maybe"}]}
+    expect(webhook(category="messages", event="sendMessage", body=inv), 422, "invalid_field")
+    inv = {"type": 1, "target": "sendMessage", "arguments": [42]}
+    expect(webhook(category="messages", event="sendMessage", body=inv), 400, "invalid_ack")
+
+
+# --- the emulator's WebSocket endpoint ---------------------------------------------------
+
+async def raw_socket(stack, token):
+    import httpx
+
+    tls = tls_context(stack.certs.ca)
+    async with httpx.AsyncClient(verify=tls, trust_env=False) as http:
+        info = (await http.post(f"{stack.url}/api/negotiate", headers={"Authorization": f"Bearer {token}"})).json()
+        neg = (await http.post(negotiate_url(info["url"]), headers={"Authorization": f"Bearer {info['accessToken']}"})).json()
+    return await websockets.connect(websocket_url(info["url"], neg["connectionToken"], info["accessToken"]), ssl=tls,
+                                    max_size=2**22)
+
+
+def run_socket(stack, token, send_first, then=None):
+    async def scenario():
+        ws = await raw_socket(stack, token)
+        received = []
+        await ws.send(send_first)
+        if then is not None:
+            received.append(await asyncio.wait_for(ws.recv(), 5))
+            await ws.send(then)
+        try:
+            while True:
+                received.append(await asyncio.wait_for(ws.recv(), 5))
+        except websockets.ConnectionClosed:
+            pass
+        return received
+    return asyncio.run(scenario())
+
+
+HANDSHAKE = hp.encode_handshake_request()
+
+
+def test_messagepack_handshake_is_refused(stack, tokens):
+    got = run_socket(stack, tokens["alice"], hp.encode_handshake_request("messagepack", 1))
+    assert "not supported" in hp.decode_handshake_response(got[0].rstrip(hp.RS)).error
+
+
+@pytest.mark.parametrize("frame,needle", [
+    ("this is not json" + hp.RS, "malformed JSON"),
+    ('{"type": 99}' + hp.RS, "unknown message type"),
+    ('{"type": 1, "target": 5}' + hp.RS, "target"),
+    ('{"type": 4, "target": "x", "arguments": []}' + hp.RS, "not supported"),
+    ("x" * 70_000 + hp.RS, "larger than"),
+])
+def test_garbage_frames_close_with_an_error(stack, tokens, frame, needle):
+    got = run_socket(stack, tokens["alice"], HANDSHAKE, then=frame)
+    assert got[0] == "{}" + hp.RS
+    close = hp.decode(got[-1].rstrip(hp.RS))
+    assert isinstance(close, hp.Close) and needle in close.error
+
+
+def test_oversized_websocket_frame_closes_only_that_connection(stack, tokens, sender_api, identity):
+    async def scenario():
+        bystander = new_agent(stack, tokens["bob"])
+        await bystander.start()
+        await bystander.wait_registered()
+        ws = await raw_socket(stack, tokens["alice"])
+        await ws.send(HANDSHAKE)
+        await ws.recv()
+        await ws.send("y" * 400_000)
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+        r = await asyncio.to_thread(sender_api.call, "POST", "/api/SendMessageToUser",
+                                    {"userId": identity.oid("bob"), "message": call_payload()})
+        assert r.json()["status"] == "sent"
+        inv = await asyncio.wait_for(bystander.invocations.get(), 5)
+        assert inv.target == "ReceiveNotification"
+        await bystander.stop()
+
+    asyncio.run(scenario())
+
+
+def test_unknown_hub_method_gets_a_completion_error_and_stays_connected(stack, tokens):
+    inv = hp.encode(hp.Invocation("dance", [], "7"))
+    got = run_socket_until(stack, tokens["alice"], inv)
+    completion = hp.decode(got.rstrip(hp.RS))
+    assert isinstance(completion, hp.Completion) and completion.invocation_id == "7"
+    assert "dance" in completion.error
+
+
+def run_socket_until(stack, token, frame):
+    async def scenario():
+        ws = await raw_socket(stack, token)
+        await ws.send(HANDSHAKE)
+        await ws.recv()
+        await ws.send(frame)
+        while True:
+            text = await asyncio.wait_for(ws.recv(), 5)
+            if '"type":3' in text:
+                await ws.close()
+                return text
+    return asyncio.run(scenario())
+
+
+def test_websocket_without_valid_negotiation_is_refused(stack, tokens):
+    async def scenario():
+        tls = tls_context(stack.certs.ca)
+        url = f"wss://127.0.0.1:{stack.port}/client/?hub=myhub&id=made-up&access_token=bad"
+        with pytest.raises(websockets.InvalidStatus) as err:
+            await websockets.connect(url, ssl=tls)
+        assert err.value.response.status_code == 403
+    asyncio.run(scenario())
