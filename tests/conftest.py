@@ -81,9 +81,56 @@ def stop_stack(stack: Stack) -> None:
         stack.process.kill()
 
 
+def pytest_generate_tests(metafunc):
+    """Tests marked `backends` run against every store backend; the rest use SQLite."""
+    if "stack" in metafunc.fixturenames:
+        backends = ["sqlite", "azurite"] if metafunc.definition.get_closest_marker("backends") else ["sqlite"]
+        metafunc.parametrize("store_backend", backends, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    s = start_stack(tmp_path_factory.mktemp("stack"))
+def store_backend(request) -> str:
+    return request.param
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite's Table service (npm `azurite`) on loopback, in memory; yields the
+    AzureWebJobsStorage connection string."""
+    port = free_port()
+    binary = REPO / "node_modules" / ".bin" / "azurite-table"
+    proc = subprocess.Popen([str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port),
+                             "--inMemoryPersistence", "--skipApiVersionCheck", "--loose"],
+                            cwd=tmp_path_factory.mktemp("azurite"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = ""
+    deadline = time.monotonic() + 30
+    while "successfully started" not in line:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"azurite did not start: {line}")
+    from server.store.tables import DEV_STORAGE
+
+    yield DEV_STORAGE.replace("127.0.0.1:10002", f"127.0.0.1:{port}")
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def stack(store_backend, tmp_path_factory, request) -> Stack:
+    env = {}
+    if store_backend == "azurite":
+        env["AzureWebJobsStorage"] = request.getfixturevalue("azurite")
+    s = start_stack(tmp_path_factory.mktemp(f"stack-{store_backend}"), env=env)
     yield s
     stop_stack(s)
 

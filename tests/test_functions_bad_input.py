@@ -15,6 +15,9 @@ from server.idp.directory import load_directory
 from tests.conftest import Api, call_payload, new_agent
 
 
+pytestmark = pytest.mark.backends
+
+
 def expect(r, status, code=None):
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")

@@ -10,6 +10,9 @@ from adaptor_core.notifications import parse_notification
 from tests.conftest import call_payload, new_agent
 
 
+pytestmark = pytest.mark.backends
+
+
 def send(sender_api, user_oid, ttl=None, message_id=None, **payload):
     body = {"userId": user_oid, "message": call_payload(**payload)}
     if ttl is not None:

@@ -73,7 +73,7 @@ class SignalRService:
         return claims if token_user_id(claims) else None
 
     @staticmethod
-    def _bearer(request: Request) -> str | None:
+    def _bearer(request: Request | WebSocket) -> str | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         return token.strip() if scheme.lower() == "bearer" else None
 
@@ -124,7 +124,10 @@ class SignalRService:
     async def websocket(self, websocket: WebSocket) -> None:
         params = websocket.query_params
         hub = self._hub(params.get("hub"))
-        claims = self._client_claims(params.get("access_token"), hub or "")
+        # Browsers can't set headers on a WebSocket, so they send access_token in the
+        # query; other clients (the JS client under Node) send the Authorization header.
+        token = params.get("access_token") or self._bearer(websocket)
+        claims = self._client_claims(token, hub or "")
         negotiation = self.negotiations.pop(params.get("id", ""), None)
         if hub is None or claims is None or negotiation is None or negotiation.hub != hub \
                 or negotiation.user_id != token_user_id(claims) or negotiation.expires < time.monotonic():

@@ -1,0 +1,162 @@
+"""Azure Table Storage store (`azure-data-tables`; Azurite locally).
+
+Connections keep the sample's ConnectionEntity shape: PartitionKey = user id, RowKey =
+connection id, HubName, ConnectionStatus. Messages live in `<table>Messages` with
+PartitionKey = message id (ids are unique across users; insert fails on a duplicate).
+Conditional writes use ETags so two acks can't both complete one message. Filters are
+always parameterised: the SDK escapes the values."""
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (AzureError, ResourceExistsError, ResourceModifiedError,
+                                   ResourceNotFoundError)
+from azure.data.tables import TableServiceClient, UpdateMode
+
+from .base import Connection, Message, MessageStatus, StoreConflict, StoreUnavailable
+
+T = TypeVar("T")
+DEV_STORAGE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+               "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+               "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;")
+MESSAGE_ROW = "message"
+
+
+def _connection(e) -> Connection:
+    return Connection(e["PartitionKey"], e["RowKey"], e.get("HubName", ""), int(e.get("ConnectionStatus", 0)),
+                      float(e.get("Updated", 0)))
+
+
+def _message(e) -> Message:
+    return Message(e["PartitionKey"], e["UserId"], e["HubName"], e["Payload"], e["Status"], float(e["Created"]),
+                   float(e["Expires"]), e.get("Reason") or None, e.get("Sent"), e.get("Completed"), int(e.get("Deliveries", 0)))
+
+
+class TableStore:
+    def __init__(self, connection_string: str, table: str):
+        if connection_string.strip().lower() == "usedevelopmentstorage=true":
+            connection_string = DEV_STORAGE
+        try:
+            service = TableServiceClient.from_connection_string(connection_string)
+        except ValueError as exc:
+            raise StoreUnavailable(f"AzureWebJobsStorage is not a storage connection string: {exc}") from exc
+        self.connections = self._call(lambda: service.create_table_if_not_exists(table))
+        self.messages = self._call(lambda: service.create_table_if_not_exists(f"{table}Messages"))
+
+    @staticmethod
+    def _call(fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (ResourceExistsError, ResourceNotFoundError, ResourceModifiedError):
+            raise
+        except AzureError as exc:
+            raise StoreUnavailable(f"Azure Table Storage: {exc.__class__.__name__}: {str(exc)[:200]}") from exc
+
+    # connections
+    def upsert_connection(self, conn: Connection) -> bool:
+        entity = {"PartitionKey": conn.user_id, "RowKey": conn.connection_id, "HubName": conn.hub,
+                  "ConnectionStatus": conn.status, "Updated": conn.updated}
+        previous = self.get_connection(conn.connection_id)
+        if previous is not None and previous.user_id != conn.user_id:
+            self._call(lambda: self.connections.delete_entity(previous.user_id, previous.connection_id))
+            previous = None
+        try:
+            self._call(lambda: self.connections.create_entity(entity))
+            return True
+        except ResourceExistsError:
+            self._call(lambda: self.connections.upsert_entity(entity, mode=UpdateMode.REPLACE))
+            return False
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        rows = self._call(lambda: list(self.connections.query_entities(
+            "RowKey eq @id", parameters={"id": connection_id})))
+        return _connection(rows[0]) if rows else None
+
+    def remove_connection(self, connection_id: str) -> bool:
+        conn = self.get_connection(connection_id)
+        if conn is None:
+            return False
+        try:
+            self._call(lambda: self.connections.delete_entity(conn.user_id, connection_id))
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def user_connections(self, user_id: str, hub: str) -> list[Connection]:
+        rows = self._call(lambda: list(self.connections.query_entities(
+            "PartitionKey eq @u and HubName eq @h and ConnectionStatus eq 1", parameters={"u": user_id, "h": hub})))
+        return [_connection(r) for r in rows]
+
+    def all_connections(self, hub: str) -> list[Connection]:
+        rows = self._call(lambda: list(self.connections.query_entities("HubName eq @h", parameters={"h": hub})))
+        return sorted((_connection(r) for r in rows), key=lambda c: (c.user_id, c.updated))
+
+    # messages
+    def add_message(self, m: Message) -> None:
+        entity = {"PartitionKey": m.message_id, "RowKey": MESSAGE_ROW, "UserId": m.user_id, "HubName": m.hub,
+                  "Payload": m.payload, "Status": m.status, "Created": m.created, "Expires": m.expires,
+                  "Deliveries": m.deliveries}
+        try:
+            self._call(lambda: self.messages.create_entity(entity))
+        except ResourceExistsError as exc:
+            raise StoreConflict(f"message {m.message_id} exists") from exc
+
+    def _entity(self, message_id: str):
+        try:
+            return self._call(lambda: self.messages.get_entity(message_id, MESSAGE_ROW))
+        except ResourceNotFoundError:
+            return None
+
+    def get_message(self, message_id: str) -> Message | None:
+        e = self._entity(message_id)
+        return _message(e) if e is not None else None
+
+    def _update_if(self, message_id: str, change: Callable[[dict], dict | None]) -> bool:
+        """Read-modify-write with the ETag; retried when another writer got there first."""
+        for _ in range(10):
+            e = self._entity(message_id)
+            if e is None:
+                return False
+            patch = change(e)
+            if patch is None:
+                return False
+            try:
+                self._call(lambda: self.messages.update_entity(
+                    {"PartitionKey": message_id, "RowKey": MESSAGE_ROW, **patch}, mode=UpdateMode.MERGE,
+                    etag=e.metadata["etag"], match_condition=MatchConditions.IfNotModified))
+                return True
+            except ResourceModifiedError:
+                continue
+        raise StoreUnavailable(f"message {message_id}: too many concurrent updates")
+
+    def mark_sent(self, message_id: str, now: float) -> None:
+        def change(e):
+            patch = {"Deliveries": int(e.get("Deliveries", 0)) + 1}
+            if e["Status"] == MessageStatus.QUEUED:
+                patch["Status"] = MessageStatus.SENT
+            if e.get("Sent") is None:
+                patch["Sent"] = now
+            return patch
+        self._update_if(message_id, change)
+
+    def complete_message(self, message_id: str, status: str, reason: str | None, now: float) -> bool:
+        def change(e):
+            if e["Status"] not in MessageStatus.OPEN:
+                return None
+            return {"Status": status, "Reason": reason or "", "Completed": now}
+        return self._update_if(message_id, change)
+
+    def open_messages(self, user_id: str, hub: str) -> list[Message]:
+        rows = self._call(lambda: list(self.messages.query_entities(
+            # the SDK substitutes @names split on spaces: keep them apart from parentheses
+            "UserId eq @u and HubName eq @h and ( Status eq @q or Status eq @s )",
+            parameters={"u": user_id, "h": hub, "q": MessageStatus.QUEUED, "s": MessageStatus.SENT})))
+        return sorted((_message(r) for r in rows), key=lambda m: m.created)
+
+    def recent_messages(self, limit: int) -> list[Message]:
+        rows = self._call(lambda: list(self.messages.list_entities()))
+        return sorted((_message(r) for r in rows), key=lambda m: m.created, reverse=True)[:limit]
+
+    def close(self) -> None:
+        pass

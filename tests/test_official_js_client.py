@@ -1,0 +1,42 @@
+"""The official @microsoft/signalr JavaScript client (npm, under Node) connects through our
+negotiate redirect to our emulator unchanged, gets a notification and acknowledges it."""
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import Api, call_payload
+
+SCRIPT = Path(__file__).parent / "js" / "official_client.mjs"
+
+
+def test_official_client_round_trip(stack, tokens, identity, sender_api):
+    env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(stack.certs.ca)}
+    proc = subprocess.Popen(["node", str(SCRIPT), stack.url, tokens["alice"]], cwd=SCRIPT.parents[2],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = json.loads(proc.stdout.readline() or "{}")
+        assert first.get("event") == "connected", proc.stderr.read()
+        # registerClient as the widget does, with the connection id the JS client got
+        r = Api(stack, tokens["alice"]).call("POST", "/api/userclient",
+                                             {"connectionId": first["connectionId"], "connectionStatus": 1})
+        assert r.status_code == 200
+        r = sender_api.call("POST", "/api/SendMessageToUser", {"userId": identity.oid("alice"),
+                                                               "messageId": "js-1", "message": call_payload()})
+        assert r.status_code == 202 and r.json()["status"] == "sent"
+        events = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        while events[0]["event"] == "notification" and events[0]["message"]["messageId"] != "js-1":
+            events = events[1:] + [json.loads(proc.stdout.readline())]  # skip older redeliveries
+        assert events[0]["event"] == "notification" and events[0]["message"]["PhoneNumber"] == "+15551234567"
+        deadline = time.monotonic() + 10
+        while sender_api.call("GET", "/api/messages/js-1").json()["status"] != "accepted":
+            assert time.monotonic() < deadline, "the JS client's ack never reached the webhook"
+            time.sleep(0.05)
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+    finally:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

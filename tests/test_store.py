@@ -1,0 +1,96 @@
+"""The store contract, run against SQLite and Azure Tables (Azurite)."""
+import sqlite3
+import time
+import uuid
+
+import pytest
+
+from server.store import Connection, Message, MessageStatus, StoreConflict, StoreUnavailable
+from server.store.sqlite import SqliteStore
+from server.store.tables import TableStore
+
+
+@pytest.fixture(params=["sqlite", "azurite"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path / "t.db")
+    else:
+        s = TableStore(request.getfixturevalue("azurite"), "T" + uuid.uuid4().hex[:12])
+    yield s
+    s.close()
+
+
+def message(mid: str, user: str = "u1", status: str = MessageStatus.QUEUED) -> Message:
+    now = time.time()
+    return Message(mid, user, "myhub", '{"PhoneNumber": "1"}', status, created=now, expires=now + 30)
+
+
+def test_connections_upsert_reports_new_and_follows_owner(store):
+    assert store.upsert_connection(Connection("u1", "c1", "myhub", 1, 1.0)) is True
+    assert store.upsert_connection(Connection("u1", "c1", "myhub", 1, 2.0)) is False
+    assert [c.connection_id for c in store.user_connections("u1", "myhub")] == ["c1"]
+    # the service's word on the owner replaces an earlier claim
+    store.upsert_connection(Connection("u2", "c1", "myhub", 1, 3.0))
+    assert store.get_connection("c1").user_id == "u2"
+    assert store.user_connections("u1", "myhub") == []
+    assert store.remove_connection("c1") is True
+    assert store.remove_connection("c1") is False
+    assert store.get_connection("c1") is None
+
+
+def test_messages_complete_once_and_ids_are_unique(store):
+    store.add_message(message("m1"))
+    with pytest.raises(StoreConflict):
+        store.add_message(message("m1", user="other"))
+    store.mark_sent("m1", 5.0)
+    store.mark_sent("m1", 6.0)
+    m = store.get_message("m1")
+    assert (m.status, m.sent, m.deliveries, m.user_id) == ("sent", 5.0, 2, "u1")
+    assert [x.message_id for x in store.open_messages("u1", "myhub")] == ["m1"]
+    assert store.complete_message("m1", MessageStatus.ACCEPTED, None, 7.0) is True
+    assert store.complete_message("m1", MessageStatus.REJECTED, "late", 8.0) is False
+    m = store.get_message("m1")
+    assert (m.status, m.completed, m.reason) == ("accepted", 7.0, None)
+    assert store.open_messages("u1", "myhub") == []
+    assert store.get_message("nope") is None
+
+
+def test_filter_values_are_data_not_query(store):
+    """A user id full of OData/SQL syntax matches only itself."""
+    evil = "x' or PartitionKey ne '' or '1' eq '1"
+    store.upsert_connection(Connection("plain", "c-plain", "myhub", 1, 1.0))
+    store.upsert_connection(Connection(evil, "c-evil", "myhub", 1, 1.0))
+    assert [c.connection_id for c in store.user_connections(evil, "myhub")] == ["c-evil"]
+
+
+def test_sqlite_read_only_is_unavailable_and_keeps_data(tmp_path):
+    """A read-only database (root ignores file modes, so query_only plays the read-only
+    volume) raises StoreUnavailable — a 503 — and writes nothing."""
+    path = tmp_path / "ro.db"
+    store = SqliteStore(path)
+    store.add_message(message("keep"))
+    store._db().execute("PRAGMA query_only=1")
+    with pytest.raises(StoreUnavailable):
+        store.add_message(message("new"))
+    with pytest.raises(StoreUnavailable):
+        store.complete_message("keep", MessageStatus.ACCEPTED, None, 1.0)
+    fresh = SqliteStore(path)
+    assert fresh.get_message("keep").status == "queued"
+    assert fresh.get_message("new") is None
+
+
+def test_locked_sqlite_is_unavailable_not_a_crash(tmp_path):
+    path = tmp_path / "locked.db"
+    store = SqliteStore(path)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        fast = SqliteStore.__new__(SqliteStore)
+        fast.path, fast._local = path, __import__("threading").local()
+        db = sqlite3.connect(path, timeout=0.1, isolation_level=None, check_same_thread=False)
+        fast._local.db = db
+        with pytest.raises(StoreUnavailable):
+            fast.add_message(message("m-locked"))
+    finally:
+        blocker.execute("ROLLBACK")
+    assert store.get_message("m-locked") is None
