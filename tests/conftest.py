@@ -253,3 +253,16 @@ def new_agent(stack: Stack, token: str, **kw):
 
 def call_payload(phone: str = "+15551234567", **extra) -> dict:
     return {"PhoneNumber": phone, "comments": "Billing question", "mediaType": "voice", **extra}
+
+
+# --- the widget in the browser ----------------------------------------------------------
+
+def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float = 60_000):
+    """Navigate to the widget (or a page embedding it) and complete the popup sign-in."""
+    with context.expect_page(timeout=timeout) as popup_info:
+        page.goto(url)
+    popup = popup_info.value
+    popup.wait_for_load_state()
+    popup.click(f"#signin-{user}")
+    popup.wait_for_event("close", timeout=15_000)
+    return popup

@@ -1,37 +1,365 @@
-"""Adaptor widget entry point (runs in Pyodide via PyScript): the browser glue around
-adaptor_core. Everything rendered goes through textContent, never innerHTML."""
-import importlib
-import os
+"""Adaptor widget (Python in Pyodide via PyScript): the sample's signalRadaptor logic as
+browser glue around adaptor_core. The core decides (protocol, reconnects, CIF mapping);
+this file performs: fetch, the JS WebSocket, timers, msal, Microsoft.CIFramework calls,
+and the UI — which only ever sets textContent, never innerHTML."""
+import asyncio
+import json
+import random
 import sys
+import time
+from urllib.parse import parse_qsl
 
-from js import Object, document, performance, window
+from js import Object, WebSocket, document, performance, window
 from pyodide.ffi import create_proxy, to_js
+from pyodide.http import pyfetch
 
 import adaptor_core
+from adaptor_core import connection as hub
+from adaptor_core.config import ConfigMissing, WidgetConfig, resolve_config
+from adaptor_core.notifications import (CreateSession, Deduper, Notification, NotificationError, ack,
+                                        first_contact, lookup_query, notify_input, parse_notification,
+                                        parse_notify_result, plan_outcome)
+from adaptor_core.tokens import renew_at
+
+MARKS: dict[str, float] = {}  # navigation-relative milestones (ms), for diagnostics and benchmarks
+
+
+def mark(name: str) -> None:
+    MARKS[name] = round(performance.now(), 1)
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+# --- UI ---------------------------------------------------------------------------------
+
+STATUS_TEXT = {"disconnected": "Disconnected", "connecting": "Connecting…", "connected": "Connected",
+               "reconnecting": "Reconnecting…", "error": "Error"}
+
+
+class WidgetUI:
+    def __init__(self):
+        self.status = document.getElementById("status")
+        self.text = document.getElementById("status-text")
+        self.reason = document.getElementById("status-reason")
+        self.signin_button = document.getElementById("signin")
+        self.user = document.getElementById("user")
+        self.recent = document.getElementById("recent")
+
+    def set_status(self, state: str, reason: str | None = None) -> None:
+        self.status.dataset.state = state
+        self.text.textContent = STATUS_TEXT.get(state, state)
+        self.reason.textContent = reason or ""
+
+    def set_user(self, name: str | None) -> None:
+        self.user.textContent = f"Signed in as {name}" if name else ""
+
+    def show_signin(self, visible: bool) -> None:
+        self.signin_button.hidden = not visible
+
+    def add_call(self, n: Notification, who: str) -> "CallRow":
+        item = document.createElement("li")
+        item.dataset.messageId = n.message_id or ""
+        title, state = document.createElement("span"), document.createElement("span")
+        title.className, state.className = "call", "outcome"
+        title.textContent = f"{who} · {n.phone}"
+        state.textContent = "ringing"
+        item.append(title, state)
+        self.recent.prepend(item)
+        while self.recent.children.length > 10:
+            self.recent.lastElementChild.remove()
+        return CallRow(item, state)
+
+
+class CallRow:
+    def __init__(self, item, state):
+        self.item, self.state = item, state
+
+    def outcome(self, text: str) -> None:
+        self.item.dataset.outcome = text
+        self.state.textContent = text
+
+
+# --- the adaptor (seed: signalRadaptor.js) ------------------------------------------------
+
+class Adaptor:
+    def __init__(self, config: WidgetConfig, ui: WidgetUI, cif):
+        self.config, self.ui, self.cif = config, ui, cif
+        self.core = hub.HubConnection(rng=random.Random())
+        self.dedupe = Deduper()
+        self.signin = None
+        self.ws = None
+        self._ws_handlers = []
+        self._signin_click: asyncio.Future | None = None
+        self._token: str | None = None
+        self._tasks: set = set()
+        self.delivered = 0
+
+    def spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # seed: acquireTokenSilent / acquireToken
+    async def acquire_token(self) -> str:
+        if self.signin is None:
+            from signin import BrowserSignIn  # msal: imported once Python is up
+
+            base = window.location.href.split("?")[0].rsplit("/", 1)[0]
+            self.signin = BrowserSignIn(self.config.ClientId, self.config.Authority, self.config.Scope,
+                                        f"{base}/auth-redirect.html")
+        from signin import SignInFailed, SignInRequired
+
+        token = self.signin.silent()
+        while token is None:
+            try:
+                token = await self.signin.interactive()
+            except (SignInRequired, SignInFailed) as exc:
+                self.ui.set_status("error", str(exc))
+                await self._wait_for_signin_click()
+        self.ui.set_user(self.signin.username)
+        self.ui.show_signin(False)
+        if token != self._token:
+            self._token = token
+            self.spawn(self._renew_before_expiry(token))
+        return token
+
+    async def _wait_for_signin_click(self) -> None:
+        self._signin_click = asyncio.get_running_loop().create_future()
+        self.ui.show_signin(True)
+        await self._signin_click
+
+    def signin_clicked(self, _event=None) -> None:
+        if self._signin_click is not None and not self._signin_click.done():
+            self._signin_click.set_result(True)
+
+    async def _renew_before_expiry(self, token: str) -> None:
+        """Keep a fresh token ready so a reconnect never waits on an expired one."""
+        delay = max(5.0, renew_at(token, time.time()) - time.time())
+        await asyncio.sleep(delay)
+        if token == self._token and self.signin is not None:
+            renewed = self.signin.silent(force_refresh=True)
+            if renewed:
+                self._token = renewed
+                self.spawn(self._renew_before_expiry(renewed))
+
+    # seed: startConnection
+    def start_connection(self) -> None:
+        self.perform(self.core.start(now()))
+        self.spawn(self._ticker())
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self.perform(self.core.tick(now()))
+
+    def perform(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, hub.StateChanged):
+                reason = action.reason
+                if action.retry_in:
+                    reason = f"{reason} — retrying in {action.retry_in:.0f} s"
+                self.ui.set_status(action.state, reason)
+                if action.state == hub.State.CONNECTED:
+                    mark("connected")
+            elif isinstance(action, hub.Negotiate):
+                self.spawn(self.connect_to_signalr())
+            elif isinstance(action, hub.OpenSocket):
+                self._open_socket(action.url)
+            elif isinstance(action, hub.SendText):
+                if self.ws is not None and self.ws.readyState == 1:
+                    self.ws.send(action.text)
+            elif isinstance(action, hub.CloseSocket):
+                if self.ws is not None:
+                    self.ws.close(1000, action.reason[:120])
+            elif isinstance(action, hub.Connected):
+                self.spawn(self.register_client(action.connection_id))
+            elif isinstance(action, hub.Deliver):
+                if action.invocation.target == "ReceiveNotification" and action.invocation.arguments:
+                    self.spawn(self.notify_incoming_call(action.invocation.arguments[0]))
+
+    async def _post(self, url: str, token: str, body: dict | None = None) -> dict:
+        response = await pyfetch(url, method="POST", headers={"Authorization": f"Bearer {token}",
+                                                              "Content-Type": "application/json"},
+                                 body=json.dumps(body) if body is not None else None)
+        data = await response.json() if "json" in (response.headers.get("content-type") or "") else {}
+        if not response.ok:
+            raise RuntimeError(f"{response.status} {data.get('message') or data.get('error') or ''}".strip())
+        return data
+
+    # seed: connectToSignalR (negotiate through the functions, then the service)
+    async def connect_to_signalr(self) -> None:
+        try:
+            token = await self.acquire_token()
+            mark("token")
+            info = await self._post(f"{self.config.functions}/api/negotiate", token)
+            mark("negotiated")
+            service = await self._post(hub.negotiate_url(info["url"]), info["accessToken"])
+            mark("service_negotiated")
+        except Exception as exc:  # network down, 5xx, bad JSON: the core schedules a retry
+            self.perform(self.core.negotiate_failed(str(exc) or exc.__class__.__name__, now()))
+            return
+        self.perform(self.core.negotiated(info["url"], service["connectionId"], service["connectionToken"],
+                                          info["accessToken"], now()))
+
+    def _open_socket(self, url: str) -> None:
+        self._release_socket()
+        ws = WebSocket.new(url)
+        self.ws = ws
+
+        def on_open(_e):
+            mark("socket_open")
+            self.perform(self.core.socket_opened(now()))
+
+        def on_message(e):
+            if ws is self.ws:
+                self.perform(self.core.data_received(str(e.data), now()))
+
+        def on_close(e):
+            if ws is self.ws:
+                self._release_socket()
+                self.perform(self.core.socket_closed(f"connection lost (code {e.code})", now()))
+
+        for name, fn in (("open", on_open), ("message", on_message), ("close", on_close)):
+            proxy = create_proxy(fn)
+            ws.addEventListener(name, proxy)
+            self._ws_handlers.append((name, proxy))
+
+    def _release_socket(self) -> None:
+        """Detach and free the JS callbacks of the previous socket (no proxy leaks)."""
+        if self.ws is not None:
+            for name, proxy in self._ws_handlers:
+                self.ws.removeEventListener(name, proxy)
+                proxy.destroy()
+        self._ws_handlers, self.ws = [], None
+
+    # seed: registerClient
+    async def register_client(self, connection_id: str) -> None:
+        try:
+            token = await self.acquire_token()
+            await self._post(f"{self.config.functions}/api/userclient", token,
+                             {"connectionId": connection_id, "connectionStatus": 1})
+            mark("registered")
+            document.body.dataset.registered = connection_id
+        except Exception as exc:
+            self.ui.set_status("connected", f"registration failed: {exc}")
+
+    # seed: the ReceiveNotification handler → CIF notification
+    async def notify_incoming_call(self, argument) -> None:
+        try:
+            n = parse_notification(argument.to_py() if hasattr(argument, "to_py") else argument)
+        except NotificationError as exc:
+            self.ui.set_status(self.core.state, f"ignored a malformed notification: {exc}")
+            return
+        if not self.dedupe.first_time(n.key):
+            return
+        self.delivered += 1
+        row = self.ui.add_call(n, n.phone)
+        if self.cif is None:
+            row.outcome("Failed: no CIF host")
+            self.acknowledge_message_received(n, "Failed", "CIF library not available")
+            return
+        from cif import CifError
+
+        try:
+            contact = first_contact(await self.cif.call("searchAndOpenRecords", "contact",
+                                                        lookup_query(n.phone), True))
+            if contact:
+                row.item.firstChild.textContent = f"{contact.full_name} · {n.phone}"
+            result = parse_notify_result(await self.cif.call("notifyEvent", notify_input(n, contact, self.config)))
+            plan = plan_outcome(result, n, contact, self.config)
+            if isinstance(plan, CreateSession):
+                await self.cif.call("createSession", plan.input)
+            else:
+                await self.cif.call("createRecord", plan.entity, plan.data)
+        except (CifError, NotificationError) as exc:
+            row.outcome("Failed")
+            self.acknowledge_message_received(n, "Failed", str(exc))
+            return
+        row.outcome(plan.outcome)
+        self.acknowledge_message_received(n, plan.outcome, f"{result.action}/{result.reason}")
+
+    # seed: acknowledgeMessageReceived
+    def acknowledge_message_received(self, n: Notification, outcome: str, reason: str | None = None) -> None:
+        self.perform(self.core.invoke("sendMessage", [ack(n, outcome, reason)], now()))
+
+    async def on_click_to_act(self, name: str, payload: dict) -> None:
+        document.body.dataset.clickToAct = json.dumps(payload)
+
+    async def on_cif_event(self, name: str, payload: dict) -> None:
+        document.body.dataset.lastCifEvent = name
+
+
+# --- start-up ---------------------------------------------------------------------------
+
+async def fetch_config_file() -> dict | None:
+    try:
+        response = await pyfetch("./config.json", cache="no-cache")
+        return await response.json() if response.ok else None
+    except Exception:
+        return None
+
+
+async def environment_values(cif) -> dict:
+    """Dynamics passes per-org settings to the widget as the channel provider's custom
+    parameters (getEnvironment → customParams); we read extn_<Key> from there."""
+    if cif is None:
+        return {}
+    try:
+        env = json.loads(str(await cif.call("getEnvironment")))
+        custom = env.get("customParams") or {}
+        return json.loads(custom) if isinstance(custom, str) else custom
+    except Exception:
+        return {}
+
+
+async def init_cif(cif, adaptor: Adaptor) -> None:
+    await cif.call("setClickToAct", True)
+    await cif.add_handler("onclicktoact", adaptor.on_click_to_act)
+    for name in ("onSessionSwitched", "onSessionClosed", "onPageNavigate", "onmodechanged"):
+        await cif.add_handler(name, adaptor.on_cif_event)
+    await cif.call("setMode", 1)
 
 
 def diagnostics():
-    """Versions and bytecode use of the widget's Python packages (for tests and support)."""
-    found = {}
-    for name in ("msal", "requests", "jwt", "pyodide_http"):
-        module = importlib.import_module(name)
-        found[name] = getattr(module, "__version__", "?")
+    import importlib
+    import os
+
+    found = {name: getattr(importlib.import_module(name), "__version__", "?")
+             for name in ("msal", "requests", "jwt", "pyodide_http")}
     msal = sys.modules["msal"]
     found["bytecode"] = bool(msal.__cached__ and os.path.exists(msal.__cached__))
     found["python"] = sys.version.split()[0]
+    found["marks"] = dict(MARKS)
     return to_js(found, dict_converter=Object.fromEntries)
 
 
-def show_python_ready() -> None:
-    marker = document.getElementById("python-ready")
-    elapsed = performance.now()
-    marker.textContent = (
-        f"Python ready — Python {sys.version.split()[0]}, core {adaptor_core.__version__}, "
-        f"{elapsed / 1000:.2f} s after navigation"
-    )
-    marker.dataset.ms = str(round(elapsed))
-    marker.hidden = False
+async def main() -> None:
+    mark("python_ready")
+    ready = document.getElementById("python-ready")
+    ready.textContent = f"Python ready — Python {sys.version.split()[0]}, core {adaptor_core.__version__}"
+    ready.dataset.ms = str(MARKS["python_ready"])
+    ready.hidden = False
+    window.adaptorDiagnostics = create_proxy(diagnostics)
+
+    ui = WidgetUI()
+    from cif import wait_for_library
+
+    config_file, cif = await asyncio.gather(fetch_config_file(), wait_for_library())
+    query = dict(parse_qsl(str(window.location.search).lstrip("?")))
+    try:
+        env = await environment_values(cif)
+        config = resolve_config(query, config_file, env.get)
+    except ConfigMissing as exc:
+        ui.set_status("error", str(exc))
+        return
+    adaptor = Adaptor(config, ui, cif)
+    window.adaptor = adaptor  # for the console and tests: adaptor.delivered, adaptor.core.state
+    ui.signin_button.addEventListener("click", create_proxy(adaptor.signin_clicked))
+    if cif is not None:
+        adaptor.spawn(init_cif(cif, adaptor))
+    adaptor.start_connection()
 
 
-window.adaptorDiagnostics = create_proxy(diagnostics)
-show_python_ready()
+asyncio.ensure_future(main())

@@ -1,0 +1,101 @@
+"""Agent sign-in in the browser with msal's PublicClientApplication (auth code + PKCE).
+
+Silent first (token cache kept in sessionStorage, refresh token), else an interactive
+popup: window.open to the authorize URL; auth-redirect.html hands the response back by
+postMessage (origin and source checked); then acquire_token_by_auth_code_flow.
+msal talks HTTP through requests, which pyodide-http turns into browser XHR."""
+import asyncio
+import warnings
+from urllib.parse import parse_qsl
+
+import msal
+import pyodide_http
+from js import window
+from pyodide.ffi import create_proxy
+
+pyodide_http.patch_all()
+# msal suggests form_post; our redirect page is static and reads the query instead.
+warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+
+CACHE_KEY = "cif-adaptor.msal-cache"
+
+
+class SignInRequired(Exception):
+    """Interactive sign-in is needed and could not start (e.g. popup blocked)."""
+
+
+class SignInFailed(Exception):
+    pass
+
+
+class BrowserSignIn:
+    def __init__(self, client_id: str, authority: str, scope: str, redirect_uri: str):
+        self.scope, self.redirect_uri = scope, redirect_uri
+        self.cache = msal.SerializableTokenCache()
+        saved = window.sessionStorage.getItem(CACHE_KEY)
+        if saved:
+            self.cache.deserialize(saved)
+        kwargs = {"oidc_authority": authority} if authority.rstrip("/").endswith("/v2.0") else \
+            {"authority": authority, "instance_discovery": False}
+        self.app = msal.PublicClientApplication(client_id, token_cache=self.cache, **kwargs)
+        self.username = None
+
+    def _save(self) -> None:
+        if self.cache.has_state_changed:
+            window.sessionStorage.setItem(CACHE_KEY, self.cache.serialize())
+
+    def silent(self, force_refresh: bool = False) -> str | None:
+        """An access token from the cache or the refresh token; None if a person must sign in."""
+        for account in self.app.get_accounts():
+            result = self.app.acquire_token_silent([self.scope], account=account, force_refresh=force_refresh)
+            if result and "access_token" in result:
+                self.username = account.get("username")
+                self._save()
+                return result["access_token"]
+        return None
+
+    async def interactive(self) -> str:
+        flow = self.app.initiate_auth_code_flow([self.scope], redirect_uri=self.redirect_uri,
+                                                prompt="select_account")
+        popup = window.open(flow["auth_uri"], "cif-adaptor-signin", "popup,width=480,height=640")
+        if not popup:
+            raise SignInRequired("The sign-in popup was blocked. Press Sign in.")
+        params = await self._wait_for_redirect(popup)
+        result = self.app.acquire_token_by_auth_code_flow(flow, params)
+        if "access_token" not in result:
+            raise SignInFailed(f"{result.get('error')}: {result.get('error_description') or 'sign-in failed'}")
+        self.username = (result.get("id_token_claims") or {}).get("preferred_username")
+        self._save()
+        return result["access_token"]
+
+    async def _wait_for_redirect(self, popup) -> dict:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future = loop.create_future()
+        origin = window.location.origin
+
+        def on_message(event):
+            data = event.data
+            if event.origin != origin or event.source != popup or answer.done():
+                return
+            try:
+                if data.type == "cif-auth-response":
+                    answer.set_result(dict(parse_qsl(str(data.search).lstrip("?"))))
+            except AttributeError:
+                pass
+
+        handler = create_proxy(on_message)
+        window.addEventListener("message", handler)
+        try:
+            while not answer.done():
+                if popup.closed:
+                    await asyncio.sleep(0.5)  # a last message may still be in flight
+                    if not answer.done():
+                        raise SignInRequired("The sign-in window was closed. Press Sign in.")
+                await asyncio.sleep(0.2)
+            params = answer.result()
+        finally:
+            window.removeEventListener("message", handler)
+            handler.destroy()
+        if "error" in params:
+            raise SignInFailed(f"{params['error']}: {params.get('error_description', '')}")
+        return params
