@@ -24,6 +24,7 @@ class StackConfig:
     upstream_keys: list[str]
     functions_key: str
     local_signalr_keys: list[str]
+    dynamics_origins: tuple[str, ...]  # who may frame the widget (CSP frame-ancestors)
 
     @property
     def widget_origin(self) -> str:
@@ -63,5 +64,12 @@ def resolve_stack(settings: Settings) -> StackConfig:
     secondary = settings.extra.get("AzureSignalRSecondaryAccessKey") or os.environ.get("AzureSignalRSecondaryAccessKey")
     if secondary:
         upstream_keys = [*upstream_keys, secondary]
+    # Local default: the CIF host page of this stack plays Dynamics.
+    origins = settings.extra.get("DynamicsOrigins") or os.environ.get("DynamicsOrigins") or settings.public_url
+    dynamics = tuple(o.strip().rstrip("/") for o in origins.replace(",", " ").split() if o.strip())
+    for origin in dynamics:
+        if urlsplit(origin).scheme != "https" or urlsplit(origin).path:
+            raise ConfigError(f"DynamicsOrigins: '{origin}' must be an https origin like https://org.crm.dynamics.com")
     return StackConfig(settings, directory, authority, client_id, api_scope, tuple(sorted(audiences)), signalr,
-                       upstream_keys, os.environ.get("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], local_keys)
+                       upstream_keys, os.environ.get("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], local_keys,
+                       dynamics)

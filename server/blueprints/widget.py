@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, send_from_directory
 
@@ -54,4 +55,35 @@ def static(path: str):
         abort(404)
     response = send_from_directory(WEB_DIR, path, mimetype=TYPES[suffix])
     response.headers["Cache-Control"] = "no-cache"  # revalidate (ETag), never stale after an upgrade
+    if suffix == ".html":
+        response.headers["Content-Security-Policy"] = content_security_policy()
+        response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy() -> str:
+    """Framing only by the Dynamics origins; scripts from us (+ their CIF library);
+    connections only to us, the SignalR service (https + wss) and the authority.
+    'wasm-unsafe-eval' is what Pyodide needs to compile its WebAssembly; 'unsafe-eval'
+    is what PyScript needs (it composes its plugin hooks with `Function(...)` — measured
+    in tests/test_widget_csp.py, which also proves nothing else is needed)."""
+    stack = current_app.extensions["stack"]
+    dynamics = " ".join(stack.dynamics_origins)
+    signalr = _origin(stack.signalr.endpoint)
+    signalr_ws = signalr.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval' {dynamics}",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        f"connect-src 'self' {signalr} {signalr_ws} {_origin(stack.authority)}",
+        f"frame-ancestors {dynamics}",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "object-src 'none'",
+    ])
