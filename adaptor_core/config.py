@@ -52,7 +52,8 @@ def resolve_config(query: Mapping[str, str], file: Mapping[str, object] | None,
             raise ConfigMissing(key)
         values[key] = value
     for key in ("AdaptorFunctionUrl", "Authority"):
-        if urlsplit(values[key]).scheme != "https":
+        parts = urlsplit(values[key])
+        if parts.scheme != "https" or not parts.hostname:
             raise ConfigMissing(key, "must be an https:// URL")
     for key in OPTIONAL:
         value = lookup(key)

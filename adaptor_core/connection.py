@@ -20,6 +20,7 @@ from . import hub_protocol as hp
 KEEPALIVE_INTERVAL = 15.0  # send a ping when nothing else was sent for this long
 SERVER_TIMEOUT = 30.0  # drop the connection when nothing was heard for this long
 HANDSHAKE_TIMEOUT = 15.0
+NEGOTIATE_TIMEOUT = 20.0  # a negotiate that hangs (token, /api/negotiate, service) is a failure
 RECONNECT_DELAYS = (0.0, 2.0, 10.0, 30.0)  # then every 30 s
 JITTER = 0.2  # ± fraction applied to non-zero delays so agents don't reconnect in lockstep
 
@@ -45,7 +46,10 @@ class Negotiate:
 
 @dataclass(frozen=True)
 class OpenSocket:
+    """Open a WebSocket; report its events with this socket_id, so events of a socket
+    the core already gave up on are told apart from the new one's."""
     url: str
+    socket_id: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class HubConnection:
     _last_sent: float = 0.0
     _last_received: float = 0.0
     _opened_at: float = 0.0
+    _negotiating_since: float = 0.0
+    _socket_id: int = 0  # id of the socket in use; events of older sockets are ignored
     _reader: hp.RecordReader = field(default_factory=hp.RecordReader)
 
     # --- inputs ---------------------------------------------------------------------
@@ -119,7 +125,8 @@ class HubConnection:
 
     def stop(self) -> list[Action]:
         was_open = self.state in (State.CONNECTING, State.HANDSHAKING, State.CONNECTED)
-        self.state, self.reconnect_at = State.STOPPED, None
+        self.state, self.reconnect_at, self.last_error = State.STOPPED, None, None
+        self._socket_id += 1
         actions: list[Action] = [CloseSocket("stopped")] if was_open else []
         return actions + [StateChanged(State.DISCONNECTED, "stopped")]
 
@@ -128,22 +135,26 @@ class HubConnection:
         if self.state != State.NEGOTIATING:
             return []
         self.state, self.connection_id, self._opened_at = State.CONNECTING, connection_id, now
-        return [OpenSocket(websocket_url(client_url, connection_token, access_token))]
+        self._socket_id += 1
+        return [OpenSocket(websocket_url(client_url, connection_token, access_token), self._socket_id)]
 
     def negotiate_failed(self, error: str, now: float) -> list[Action]:
         if self.state != State.NEGOTIATING:
             return []
         return self._schedule_reconnect(f"negotiate failed: {error}", now)
 
-    def socket_opened(self, now: float) -> list[Action]:
-        if self.state != State.CONNECTING:
+    def _stale(self, socket_id: int | None) -> bool:
+        return socket_id is not None and socket_id != self._socket_id
+
+    def socket_opened(self, now: float, socket_id: int | None = None) -> list[Action]:
+        if self.state != State.CONNECTING or self._stale(socket_id):
             return []
         self.state, self._reader = State.HANDSHAKING, hp.RecordReader()
         self._last_received = self._last_sent = now
         return [SendText(hp.encode_handshake_request("json", 1))]
 
-    def data_received(self, text: str, now: float) -> list[Action]:
-        if self.state not in (State.HANDSHAKING, State.CONNECTED):
+    def data_received(self, text: str, now: float, socket_id: int | None = None) -> list[Action]:
+        if self.state not in (State.HANDSHAKING, State.CONNECTED) or self._stale(socket_id):
             return []
         self._last_received = now
         actions: list[Action] = []
@@ -156,8 +167,10 @@ class HubConnection:
             return actions + self._drop(f"protocol error: {exc}", now, notify_server=True)
         return actions
 
-    def socket_closed(self, reason: str, now: float) -> list[Action]:
-        if self.state in (State.STOPPED, State.RECONNECTING, State.DISCONNECTED):
+    def socket_closed(self, reason: str, now: float, socket_id: int | None = None) -> list[Action]:
+        # Only a socket in use can fail: in any other state (or for an older socket id)
+        # this is the close of a socket the core itself already dropped.
+        if self.state not in (State.CONNECTING, State.HANDSHAKING, State.CONNECTED) or self._stale(socket_id):
             return []
         return self._schedule_reconnect(reason or "connection closed", now)
 
@@ -172,6 +185,9 @@ class HubConnection:
         elif self.state in (State.CONNECTING, State.HANDSHAKING):
             if now - self._opened_at >= HANDSHAKE_TIMEOUT:
                 return self._drop("handshake timed out", now, notify_server=False)
+        elif self.state == State.NEGOTIATING:
+            if now - self._negotiating_since >= NEGOTIATE_TIMEOUT:
+                return self._schedule_reconnect(f"negotiate timed out after {NEGOTIATE_TIMEOUT:.0f} s", now)
         elif self.state == State.RECONNECTING and self.reconnect_at is not None and now >= self.reconnect_at:
             return self._negotiate(State.NEGOTIATING, now)
         return []
@@ -189,6 +205,7 @@ class HubConnection:
 
     def _negotiate(self, state: str, now: float) -> list[Action]:
         self.state, self.reconnect_at, self.connection_id = state, None, None
+        self._negotiating_since = now
         shown = State.CONNECTING if self.last_error is None else State.RECONNECTING
         return [StateChanged(shown, self.last_error), Negotiate(self.attempt)]
 
@@ -214,6 +231,7 @@ class HubConnection:
         if notify_server:
             actions.append(SendText(hp.encode(hp.Close(reason))))
         actions.append(CloseSocket(reason))
+        self._socket_id += 1  # whatever that socket still reports is stale now
         return actions + self._schedule_reconnect(reason, now)
 
     def _schedule_reconnect(self, reason: str, now: float) -> list[Action]:

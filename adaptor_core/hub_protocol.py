@@ -113,7 +113,7 @@ class RecordReader:
         self._buffer += text
         *records, self._buffer = self._buffer.split(RS)
         if len(self._buffer) > self._max or any(len(r) > self._max for r in records):
-            raise ProtocolError(f"record larger than {self._max} bytes")
+            raise ProtocolError(f"record larger than {self._max} characters")
         return records
 
 
@@ -153,6 +153,8 @@ def _opt_str(obj: dict, key: str) -> str | None:
 def decode(record: str) -> Message:
     obj = _load(record)
     kind = obj.get("type")
+    if isinstance(kind, bool) or not isinstance(kind, int):  # JSON true == 1 in Python
+        raise ProtocolError(f"unknown message type {kind!r}")
     if kind == 1:
         target, arguments = obj.get("target"), obj.get("arguments", [])
         if not isinstance(target, str) or not target:
@@ -168,7 +170,7 @@ def decode(record: str) -> Message:
     if kind == 6:
         return Ping()
     if kind == 7:
-        return Close(_opt_str(obj, "error"), bool(obj.get("allowReconnect", False)))
+        return Close(_opt_str(obj, "error"), obj.get("allowReconnect") is True)
     if kind in (2, 4, 5, 8, 9):
         return Unsupported(kind)
     raise ProtocolError(f"unknown message type {kind!r}")

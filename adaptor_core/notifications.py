@@ -47,7 +47,7 @@ def _field(obj: dict, name: str) -> Any:
 
 def _text(obj: dict, name: str, required: bool = False) -> str | None:
     value = _field(obj, name)
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             raise NotificationError(f"the notification has no {name}")
         return None

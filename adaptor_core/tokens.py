@@ -13,17 +13,20 @@ def unverified_claims(token: str) -> dict:
     """The payload of a JWT without verifying it; {} when it isn't one."""
     try:
         payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError):
         return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def renew_at(token: str, now: float) -> float:
     """The instant the widget should fetch a new token (silently)."""
     claims = unverified_claims(token)
     exp, iat = claims.get("exp"), claims.get("iat", now)
-    if not isinstance(exp, (int, float)):
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
         return now  # unknown lifetime: renew on next use
+    if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+        iat = now
     lifetime = max(0.0, exp - iat)
     return exp - min(RENEW_MARGIN, lifetime * MIN_MARGIN_FRACTION)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .azure_signalr import ConnectionString
+from .functions.factory import audiences_for
 from .idp.directory import Directory, load_directory
 from .local_secrets import load_local_secrets
 from .settings import ConfigError, Settings
@@ -50,9 +51,7 @@ def resolve_stack(settings: Settings) -> StackConfig:
     else:
         authority = f"{settings.public_url}/{directory.tenant_id}"
         client_id, api_scope = directory.api_client_id, directory.api_scope
-    audiences = {client_id, f"api://{client_id}"}
-    if api_scope.startswith("api://") and api_scope.count("/") >= 3:
-        audiences.add(api_scope.rsplit("/", 1)[0])
+    audiences = audiences_for(client_id, api_scope)
 
     local_keys = [secrets["signalr_primary_key"], secrets["signalr_secondary_key"]]
     if settings.AzureSignalRConnectionString:
@@ -70,6 +69,6 @@ def resolve_stack(settings: Settings) -> StackConfig:
     for origin in dynamics:
         if urlsplit(origin).scheme != "https" or urlsplit(origin).path:
             raise ConfigError(f"DynamicsOrigins: '{origin}' must be an https origin like https://org.crm.dynamics.com")
-    return StackConfig(settings, directory, authority, client_id, api_scope, tuple(sorted(audiences)), signalr,
+    return StackConfig(settings, directory, authority, client_id, api_scope, audiences, signalr,
                        upstream_keys, os.environ.get("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], local_keys,
                        dynamics)

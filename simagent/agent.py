@@ -64,7 +64,7 @@ class SimAgent:
                 self.registered.clear()
                 self._spawn(self._negotiate())
             elif isinstance(action, c.OpenSocket):
-                self._spawn(self._socket(action.url))
+                self._spawn(self._socket(action.url, action.socket_id))
             elif isinstance(action, c.SendText):
                 if self._ws is not None:
                     try:
@@ -105,21 +105,23 @@ class SimAgent:
         await self._perform(self.core.negotiated(info["url"], neg["connectionId"], neg["connectionToken"],
                                                  info["accessToken"], time.monotonic()))
 
-    async def _socket(self, url: str) -> None:
+    async def _socket(self, url: str, socket_id: int) -> None:
         reason = "connection closed"
+        ws_ref = [None]
         try:
             async with websockets.connect(url, ssl=self.tls, ping_interval=None, max_size=2**20,
                                           open_timeout=15) as ws:
-                self._ws = ws
-                await self._perform(self.core.socket_opened(time.monotonic()))
+                self._ws = ws_ref[0] = ws
+                await self._perform(self.core.socket_opened(time.monotonic(), socket_id))
                 async for text in ws:
                     await self._perform(self.core.data_received(text if isinstance(text, str) else text.decode(),
-                                                                time.monotonic()))
+                                                                time.monotonic(), socket_id))
         except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
             reason = f"socket: {exc}"
         finally:
-            self._ws = None
-        await self._perform(self.core.socket_closed(reason, time.monotonic()))
+            if self._ws is ws_ref[0]:
+                self._ws = None
+        await self._perform(self.core.socket_closed(reason, time.monotonic(), socket_id))
 
     async def _register(self, connection_id: str) -> None:
         try:

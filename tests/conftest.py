@@ -2,6 +2,7 @@
 driving Debian chromium with a fresh profile that trusts exactly that server's key."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -266,3 +267,12 @@ def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float =
     popup.click(f"#signin-{user}")
     popup.wait_for_event("close", timeout=15_000)
     return popup
+
+
+def run_async(coro):
+    """asyncio.run in a worker thread: Playwright's sync API keeps an event loop running in
+    the main thread once a browser test has run, so asyncio.run() there would refuse."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

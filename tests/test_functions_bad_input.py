@@ -12,7 +12,7 @@ from adaptor_core.connection import negotiate_url, websocket_url
 from server.azure_signalr import upstream_signature
 from server.http_client import tls_context
 from server.idp.directory import load_directory
-from tests.conftest import Api, call_payload, new_agent
+from tests.conftest import Api, call_payload, new_agent, run_async
 
 
 pytestmark = pytest.mark.backends
@@ -136,7 +136,7 @@ def test_alice_cannot_register_bobs_connection(stack, tokens):
         expect(r, 403, "connection_not_yours")
         await bob.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 @pytest.mark.parametrize("body,code", [
@@ -234,7 +234,7 @@ def run_socket(stack, token, send_first, then=None):
         except websockets.ConnectionClosed:
             pass
         return received
-    return asyncio.run(scenario())
+    return run_async(scenario())
 
 
 HANDSHAKE = hp.encode_handshake_request()
@@ -278,7 +278,7 @@ def test_oversized_websocket_frame_closes_only_that_connection(stack, tokens, se
         assert inv.target == "ReceiveNotification"
         await bystander.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_unknown_hub_method_gets_a_completion_error_and_stays_connected(stack, tokens):
@@ -300,7 +300,7 @@ def run_socket_until(stack, token, frame):
             if '"type":3' in text:
                 await ws.close()
                 return text
-    return asyncio.run(scenario())
+    return run_async(scenario())
 
 
 def test_websocket_without_valid_negotiation_is_refused(stack, tokens):
@@ -310,4 +310,4 @@ def test_websocket_without_valid_negotiation_is_refused(stack, tokens):
         with pytest.raises(websockets.InvalidStatus) as err:
             await websockets.connect(url, ssl=tls)
         assert err.value.response.status_code == 403
-    asyncio.run(scenario())
+    run_async(scenario())

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from adaptor_core.notifications import parse_notification
-from tests.conftest import call_payload, new_agent
+from tests.conftest import call_payload, new_agent, run_async
 
 
 pytestmark = pytest.mark.backends
@@ -67,7 +67,7 @@ def test_connect_register_notify_ack(stack, tokens, identity, sender_api):
         r = await asyncio.to_thread(send, sender_api, identity.oid("alice"), ttl=0)
         assert r.status_code == 404 and r.json()["error"] == "user_not_connected"
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_offline_user_gets_queued_message_on_connect(stack, tokens, identity, sender_api):
@@ -84,7 +84,7 @@ def test_offline_user_gets_queued_message_on_connect(stack, tokens, identity, se
         assert body["reason"] == "busy" and body["deliveries"] >= 1
         await agent.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_queued_message_expires_after_ttl(stack, identity, sender_api):
@@ -119,7 +119,7 @@ def test_two_tabs_both_notified_outcome_recorded_once(stack, tokens, identity, s
         for a in (*tabs, bob):
             await a.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_seed_string_ack_and_json_string_message_are_accepted(stack, tokens, identity, sender_api):
@@ -139,4 +139,4 @@ def test_seed_string_ack_and_json_string_message_are_accepted(stack, tokens, ide
         assert agent.state == "connected"
         await agent.stop()
 
-    asyncio.run(scenario())
+    run_async(scenario())

@@ -166,7 +166,7 @@ class Adaptor:
             elif isinstance(action, hub.Negotiate):
                 self.spawn(self.connect_to_signalr())
             elif isinstance(action, hub.OpenSocket):
-                self._open_socket(action.url)
+                self._open_socket(action.url, action.socket_id)
             elif isinstance(action, hub.SendText):
                 if self.ws is not None and self.ws.readyState == 1:
                     self.ws.send(action.text)
@@ -203,23 +203,22 @@ class Adaptor:
         self.perform(self.core.negotiated(info["url"], service["connectionId"], service["connectionToken"],
                                           info["accessToken"], now()))
 
-    def _open_socket(self, url: str) -> None:
+    def _open_socket(self, url: str, socket_id: int) -> None:
         self._release_socket()
         ws = WebSocket.new(url)
         self.ws = ws
 
         def on_open(_e):
             mark("socket_open")
-            self.perform(self.core.socket_opened(now()))
+            self.perform(self.core.socket_opened(now(), socket_id))
 
         def on_message(e):
-            if ws is self.ws:
-                self.perform(self.core.data_received(str(e.data), now()))
+            self.perform(self.core.data_received(str(e.data), now(), socket_id))
 
         def on_close(e):
             if ws is self.ws:
                 self._release_socket()
-                self.perform(self.core.socket_closed(f"connection lost (code {e.code})", now()))
+            self.perform(self.core.socket_closed(f"connection lost (code {e.code})", now(), socket_id))
 
         for name, fn in (("open", on_open), ("message", on_message), ("close", on_close)):
             proxy = create_proxy(fn)

@@ -1,0 +1,60 @@
+"""Builds the function handlers from configuration — shared by the Flask host
+(server/__init__.py) and the Azure Functions host (functionapp/function_app.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..auth import TokenValidator
+from ..azure_signalr import ConnectionString
+from ..http_client import make_client
+from ..settings import ConfigError, Settings
+from ..store import Store, open_store
+from .handlers import Functions, FunctionsConfig
+from .signalr_rest import SignalRRest
+
+
+@dataclass(frozen=True)
+class FunctionsSetup:
+    authority: str
+    audiences: tuple[str, ...]
+    api_scope: str
+    signalr: ConnectionString
+    upstream_keys: list[str]
+    functions_key: str | None  # the webhook's ?code= (None where the host checks it, as Azure does)
+
+
+def audiences_for(client_id: str, api_scope: str) -> tuple[str, ...]:
+    """Entra v2 access tokens carry the client id; v1 ones the App ID URI."""
+    audiences = {client_id, f"api://{client_id}"}
+    if api_scope.startswith("api://") and api_scope.count("/") >= 3:
+        audiences.add(api_scope.rsplit("/", 1)[0])
+    return tuple(sorted(audiences))
+
+
+def azure_setup(settings: Settings) -> FunctionsSetup:
+    """Production: every service is the managed one, named by the sample's keys."""
+    required = ("Authority", "AzureAd__ClientId", "ApiScope", "AzureSignalRConnectionString", "AzureWebJobsStorage")
+    missing = [k for k in required if not getattr(settings, k)]
+    if missing:
+        raise ConfigError(f"missing app settings: {', '.join(missing)}")
+    signalr = ConnectionString.parse(settings.AzureSignalRConnectionString)
+    return FunctionsSetup(settings.Authority.rstrip("/"), audiences_for(settings.AzureAd__ClientId, settings.ApiScope),
+                          settings.ApiScope, signalr, [signalr.access_key], None)
+
+
+@dataclass
+class Built:
+    functions: Functions
+    validator: TokenValidator
+    store: Store
+
+
+def build_functions(settings: Settings, setup: FunctionsSetup) -> Built:
+    http = make_client(settings.certs_dir / "ca.pem")  # the dev CA is trusted only where it exists
+    store = open_store(settings.AzureWebJobsStorage, settings.state_dir, settings.StorageUserTable)
+    validator = TokenValidator(setup.authority, setup.audiences, http)
+    functions = Functions(
+        FunctionsConfig(hub=settings.HubName, api_scope=setup.api_scope, signalr=setup.signalr,
+                        upstream_keys=setup.upstream_keys, functions_key=setup.functions_key),
+        validator, store, SignalRRest(setup.signalr, http))
+    return Built(functions, validator, store)

@@ -1,0 +1,800 @@
+"""Unit tests for adaptor_core.connection: the sans-IO SignalR client state machine.
+
+Every input is a literal string or an explicit `now`; jitter comes from a seeded or
+scripted rng. No sockets, no sleeps: we assert the exact actions that come out."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from adaptor_core import connection as c
+from adaptor_core import hub_protocol as hp
+from adaptor_core.connection import (
+    CloseSocket, Connected, Deliver, HubConnection, Negotiate, OpenSocket, SendText, State, StateChanged,
+)
+
+CLIENT_URL = "https://svc.example/client/?hub=notification"
+CONN_ID = "conn-1"
+CONN_TOKEN = "tok/1+="
+ACCESS = "ey.J h&"
+WS_URL = "wss://svc.example/client/?hub=notification&id=tok%2F1%2B%3D&access_token=ey.J%20h%26"
+HANDSHAKE = '{"protocol":"json","version":1}\x1e'
+PING = '{"type":6}\x1e'
+NOTIFY = '{"type":1,"target":"ReceiveNotification","arguments":[{"PhoneNumber":"+15551234567","messageId":"m1"}]}\x1e'
+NOTIFY_INV = hp.Invocation("ReceiveNotification", [{"PhoneNumber": "+15551234567", "messageId": "m1"}])
+
+
+class ScriptedRng:
+    """Stands in for random.Random: `uniform` returns a fixed fraction and records its bounds."""
+
+    def __init__(self, value: float = 0.0):
+        self.value, self.calls = value, []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.calls.append((a, b))
+        return self.value
+
+
+def close_record(reason: str) -> str:
+    return json.dumps({"type": 7, "error": reason}, separators=(",", ":"), ensure_ascii=False) + "\x1e"
+
+
+def new(value: float = 0.0) -> HubConnection:
+    return HubConnection(rng=ScriptedRng(value))  # type: ignore[arg-type]
+
+
+def to_negotiating(hub: HubConnection, now: float = 0.0) -> HubConnection:
+    assert hub.start(now)
+    assert hub.state == State.NEGOTIATING
+    return hub
+
+
+def to_connecting(hub: HubConnection, now: float = 0.0) -> HubConnection:
+    to_negotiating(hub, now)
+    assert hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, now)
+    assert hub.state == State.CONNECTING
+    return hub
+
+
+def to_handshaking(hub: HubConnection, now: float = 0.0) -> HubConnection:
+    to_connecting(hub, now)
+    assert hub.socket_opened(now)
+    assert hub.state == State.HANDSHAKING
+    return hub
+
+
+def to_connected(hub: HubConnection, now: float = 0.0) -> HubConnection:
+    to_handshaking(hub, now)
+    assert hub.data_received("{}\x1e", now)
+    assert hub.state == State.CONNECTED
+    return hub
+
+
+def to_reconnecting(hub: HubConnection, now: float = 0.0) -> HubConnection:
+    """Two failed negotiations: the second waits (2 s at zero jitter)."""
+    to_negotiating(hub, now)
+    hub.negotiate_failed("down", now)  # attempt 0 → immediate retry
+    assert hub.negotiate_failed("down", now) == [StateChanged(State.RECONNECTING, "negotiate failed: down", 2.0)]
+    assert hub.state == State.RECONNECTING
+    return hub
+
+
+def to_stopped(hub: HubConnection, now: float = 0.0) -> HubConnection:
+    to_connected(hub, now)
+    hub.stop()
+    assert hub.state == State.STOPPED
+    return hub
+
+
+REACH = {
+    State.DISCONNECTED: lambda hub: hub,
+    State.NEGOTIATING: to_negotiating,
+    State.CONNECTING: to_connecting,
+    State.HANDSHAKING: to_handshaking,
+    State.CONNECTED: to_connected,
+    State.RECONNECTING: to_reconnecting,
+    State.STOPPED: to_stopped,
+}
+ALL_STATES = list(REACH)
+
+
+def reach(state: str, value: float = 0.0) -> HubConnection:
+    hub = REACH[state](new(value))
+    assert hub.state == state
+    return hub
+
+
+# --- URLs ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("client_url, expected", [
+    ("https://svc/client/?hub=h", "https://svc/client/negotiate?hub=h&negotiateVersion=1"),
+    ("https://svc/client?hub=h", "https://svc/client/negotiate?hub=h&negotiateVersion=1"),
+    ("https://svc/client/?hub=h&asrs.op=%2Fclient", "https://svc/client/negotiate?hub=h&asrs.op=%2Fclient&negotiateVersion=1"),
+    ("https://svc/client/", "https://svc/client/negotiate?negotiateVersion=1"),
+    ("https://svc/client", "https://svc/client/negotiate?negotiateVersion=1"),
+])
+def test_negotiate_url(client_url, expected):
+    assert c.negotiate_url(client_url) == expected
+
+
+@pytest.mark.parametrize("client_url, expected", [
+    ("https://svc/client/?hub=h", "wss://svc/client/?hub=h&id=T&access_token=A"),
+    ("http://localhost:8080/client/?hub=h", "ws://localhost:8080/client/?hub=h&id=T&access_token=A"),
+    ("https://svc/client/", "wss://svc/client/?id=T&access_token=A"),
+    ("wss://svc/client/?hub=h", "wss://svc/client/?hub=h&id=T&access_token=A"),
+])
+def test_websocket_url(client_url, expected):
+    assert c.websocket_url(client_url, "T", "A") == expected
+
+
+def test_websocket_url_percent_encodes_token_and_id():
+    assert c.websocket_url(CLIENT_URL, CONN_TOKEN, ACCESS) == WS_URL
+    assert c.websocket_url("https://s/c/?hub=h", "a/b?c&d=e", "x y+z") == \
+        "wss://s/c/?hub=h&id=a%2Fb%3Fc%26d%3De&access_token=x%20y%2Bz"
+
+
+# --- defaults ---------------------------------------------------------------------------------
+
+def test_timing_constants_match_the_spec():
+    assert c.KEEPALIVE_INTERVAL == 15.0
+    assert c.SERVER_TIMEOUT == 30.0
+    assert c.HANDSHAKE_TIMEOUT == 15.0
+    assert c.RECONNECT_DELAYS == (0.0, 2.0, 10.0, 30.0)
+    assert c.JITTER == 0.2
+
+
+def test_a_new_connection_is_disconnected():
+    hub = HubConnection()
+    assert (hub.state, hub.connection_id, hub.attempt, hub.reconnect_at, hub.last_error) == \
+        (State.DISCONNECTED, None, 0, None, None)
+    assert isinstance(hub.rng, random.Random)
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+def test_start_negotiates():
+    hub = new()
+    assert hub.start(100.0) == [StateChanged(State.CONNECTING, None, None), Negotiate(0)]
+    assert hub.state == State.NEGOTIATING
+    assert hub.reconnect_at is None
+
+
+def test_negotiated_opens_the_socket():
+    hub = to_negotiating(new())
+    assert hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 1.0) == [OpenSocket(WS_URL)]
+    assert hub.state == State.CONNECTING
+    assert hub.connection_id == CONN_ID
+
+
+def test_socket_opened_sends_the_handshake():
+    hub = to_connecting(new())
+    assert hub.socket_opened(2.0) == [SendText(HANDSHAKE)]
+    assert hub.state == State.HANDSHAKING
+
+
+def test_handshake_response_connects():
+    hub = to_handshaking(new())
+    assert hub.data_received("{}\x1e", 3.0) == [StateChanged(State.CONNECTED), Connected(CONN_ID)]
+    assert hub.state == State.CONNECTED
+    assert (hub.attempt, hub.last_error, hub.connection_id) == (0, None, CONN_ID)
+
+
+def test_handshake_response_split_across_frames():
+    hub = to_handshaking(new())
+    assert hub.data_received("{", 3.0) == []
+    assert hub.state == State.HANDSHAKING
+    assert hub.data_received("}", 3.0) == []
+    assert hub.data_received("\x1e", 3.0) == [StateChanged(State.CONNECTED), Connected(CONN_ID)]
+
+
+def test_handshake_response_and_messages_in_one_frame():
+    hub = to_handshaking(new())
+    assert hub.data_received("{}\x1e" + NOTIFY + PING, 3.0) == \
+        [StateChanged(State.CONNECTED), Connected(CONN_ID), Deliver(NOTIFY_INV)]
+
+
+def test_handshake_response_with_empty_error_counts_as_ok():
+    hub = to_handshaking(new())
+    assert hub.data_received('{"error":""}\x1e', 3.0) == [StateChanged(State.CONNECTED), Connected(CONN_ID)]
+
+
+def test_a_full_session_from_start_to_first_notification():
+    hub = new()
+    log = []
+    log += hub.start(0.0)
+    log += hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 0.5)
+    log += hub.socket_opened(0.7)
+    log += hub.data_received("{}\x1e", 0.8)
+    log += hub.data_received(NOTIFY, 1.0)
+    log += hub.invoke("sendMessage", [{"messageId": "m1", "outcome": "Accepted"}], 2.0)
+    assert log == [
+        StateChanged(State.CONNECTING), Negotiate(0), OpenSocket(WS_URL), SendText(HANDSHAKE),
+        StateChanged(State.CONNECTED), Connected(CONN_ID), Deliver(NOTIFY_INV),
+        SendText('{"type":1,"target":"sendMessage","arguments":[{"messageId":"m1","outcome":"Accepted"}]}\x1e'),
+    ]
+
+
+# --- handshake failures ---------------------------------------------------------------------------
+
+def test_handshake_error_drops_and_retries_at_once():
+    hub = to_handshaking(new())
+    reason = "handshake refused: Requested protocol 'json' is not available."
+    assert hub.data_received('{"error":"Requested protocol \'json\' is not available."}\x1e', 3.0) == [
+        CloseSocket(reason), StateChanged(State.RECONNECTING, reason), Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+    assert (hub.attempt, hub.last_error, hub.connection_id) == (1, reason, None)
+
+
+def test_handshake_error_stops_reading_the_frame():
+    hub = to_handshaking(new())
+    actions = hub.data_received('{"error":"no"}\x1e' + NOTIFY, 3.0)
+    assert not any(isinstance(a, Deliver) for a in actions)
+    assert actions == [CloseSocket("handshake refused: no"), StateChanged(State.RECONNECTING, "handshake refused: no"),
+                       Negotiate(1)]
+
+
+@pytest.mark.parametrize("record, error", [
+    ("[]", "a record must be a JSON object"),
+    ("nope", "malformed JSON record: Expecting value"),
+    ('{"error":5}', "handshake 'error' must be a string"),
+])
+def test_malformed_handshake_response_is_a_protocol_error(record, error):
+    hub = to_handshaking(new())
+    reason = f"protocol error: {error}"
+    assert hub.data_received(record + "\x1e", 3.0) == [
+        SendText(hp.encode(hp.Close(reason))), CloseSocket(reason), StateChanged(State.RECONNECTING, reason),
+        Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+
+
+def test_handshake_timeout_while_connecting():
+    hub = to_connecting(new(), now=100.0)
+    assert hub.tick(114.9) == []
+    assert hub.tick(115.0) == [CloseSocket("handshake timed out"),
+                               StateChanged(State.RECONNECTING, "handshake timed out"), Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+
+
+def test_handshake_timeout_counts_from_negotiated_not_socket_open():
+    hub = to_connecting(new(), now=100.0)
+    hub.socket_opened(110.0)
+    assert hub.tick(114.9) == []
+    assert hub.tick(115.0) == [CloseSocket("handshake timed out"),
+                               StateChanged(State.RECONNECTING, "handshake timed out"), Negotiate(1)]
+
+
+def test_handshake_timeout_does_not_notify_the_server():
+    hub = to_handshaking(new(), now=0.0)
+    assert not any(isinstance(a, SendText) for a in hub.tick(15.0))
+
+
+def test_negotiate_that_hangs_times_out_into_a_reconnect():
+    hub = to_negotiating(new(0.0), now=0.0)
+    assert hub.tick(19.9) == []
+    # first failure: retried at once (delay 0), so the core negotiates again right away
+    assert hub.tick(20.0) == [StateChanged(State.RECONNECTING, "negotiate timed out after 20 s"), Negotiate(1)]
+    assert hub.state == State.NEGOTIATING and hub.attempt == 1
+    assert hub.tick(39.9) == []
+    assert hub.tick(40.0) == [StateChanged(State.RECONNECTING, "negotiate timed out after 20 s", 2.0)]
+
+
+def test_disconnected_and_stopped_ticks_do_nothing():
+    assert new().tick(1e9) == []
+    assert reach(State.STOPPED).tick(1e9) == []
+
+
+# --- messages while connected ---------------------------------------------------------------------
+
+def test_invocation_is_delivered():
+    hub = to_connected(new())
+    assert hub.data_received(NOTIFY, 5.0) == [Deliver(NOTIFY_INV)]
+    assert hub.state == State.CONNECTED
+
+
+def test_several_invocations_in_one_frame_are_delivered_in_order():
+    hub = to_connected(new())
+    two = '{"type":1,"target":"A","arguments":[1]}\x1e{"type":1,"target":"B","arguments":["x"],"invocationId":"3"}\x1e'
+    assert hub.data_received(two, 5.0) == [Deliver(hp.Invocation("A", [1])), Deliver(hp.Invocation("B", ["x"], "3"))]
+
+
+def test_invocation_split_across_frames_is_delivered_once_complete():
+    hub = to_connected(new())
+    assert hub.data_received(NOTIFY[:20], 5.0) == []
+    assert hub.data_received(NOTIFY[20:-1], 5.0) == []
+    assert hub.data_received(NOTIFY[-1:], 5.0) == [Deliver(NOTIFY_INV)]
+
+
+def test_ping_and_completion_are_absorbed():
+    hub = to_connected(new())
+    assert hub.data_received(PING, 5.0) == []
+    assert hub.data_received('{"type":3,"invocationId":"1","result":true}\x1e', 5.0) == []
+    assert hub.state == State.CONNECTED
+
+
+def test_server_close_without_error():
+    hub = to_connected(new())
+    reason = "server closed the connection"
+    assert hub.data_received('{"type":7}\x1e', 5.0) == [CloseSocket(reason), StateChanged(State.RECONNECTING, reason),
+                                                        Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+
+
+def test_server_close_with_error():
+    hub = to_connected(new())
+    reason = "server closed: Server is shutting down."
+    assert hub.data_received(close_record("Server is shutting down."), 5.0) == [
+        CloseSocket(reason), StateChanged(State.RECONNECTING, reason), Negotiate(1)]
+
+
+def test_server_close_with_allow_reconnect_reconnects_too():
+    hub = to_connected(new())
+    assert hub.data_received('{"type":7,"allowReconnect":true}\x1e', 5.0)[-1] == Negotiate(1)
+
+
+def test_server_close_stops_processing_the_frame():
+    hub = to_connected(new())
+    actions = hub.data_received('{"type":7}\x1e' + NOTIFY, 5.0)
+    assert Deliver(NOTIFY_INV) not in actions
+    assert actions[0] == CloseSocket("server closed the connection")
+
+
+def test_records_before_a_close_are_delivered():
+    hub = to_connected(new())
+    assert hub.data_received(NOTIFY + '{"type":7}\x1e', 5.0)[0] == Deliver(NOTIFY_INV)
+
+
+@pytest.mark.parametrize("frame, error", [
+    ("garbage\x1e", "malformed JSON record: Expecting value"),
+    ("[1]\x1e", "a record must be a JSON object"),
+    ('{"type":42}\x1e', "unknown message type 42"),
+    ('{"type":1,"arguments":[]}\x1e', "invocation needs a 'target' string"),
+    ('{"type":2,"invocationId":"1","item":1}\x1e', "unsupported message type 2"),
+    ('{"type":4,"invocationId":"1","target":"s","arguments":[]}\x1e', "unsupported message type 4"),
+    ('{"type":5,"invocationId":"1"}\x1e', "unsupported message type 5"),
+    ('{"type":8,"sequenceId":1}\x1e', "unsupported message type 8"),
+    ('{"type":9,"sequenceId":1}\x1e', "unsupported message type 9"),
+    ("\x1e", "malformed JSON record: Expecting value"),
+])
+def test_bad_frames_close_with_an_error(frame, error):
+    hub = to_connected(new())
+    reason = f"protocol error: {error}"
+    assert hub.data_received(frame, 5.0) == [
+        SendText(hp.encode(hp.Close(reason))), CloseSocket(reason), StateChanged(State.RECONNECTING, reason),
+        Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+    assert hub.last_error == reason
+
+
+def test_close_sent_to_server_is_a_type_7_record():
+    hub = to_connected(new())
+    send = hub.data_received('{"type":42}\x1e', 5.0)[0]
+    assert send == SendText('{"type":7,"error":"protocol error: unknown message type 42"}\x1e')
+
+
+def test_oversized_frame_closes_with_an_error():
+    hub = to_connected(new())
+    reason = f"protocol error: record larger than {hp.MAX_RECORD} characters"
+    assert hub.data_received("x" * (hp.MAX_RECORD + 1), 5.0) == [
+        SendText(hp.encode(hp.Close(reason))), CloseSocket(reason), StateChanged(State.RECONNECTING, reason),
+        Negotiate(1)]
+
+
+def test_oversized_record_built_from_many_frames():
+    hub = to_connected(new())
+    chunk = "y" * 4096
+    for _ in range(hp.MAX_RECORD // len(chunk)):
+        assert hub.data_received(chunk, 5.0) == []
+    actions = hub.data_received("y", 5.0)
+    assert actions[1] == CloseSocket(f"protocol error: record larger than {hp.MAX_RECORD} characters")
+
+
+def test_good_records_before_a_bad_one_are_kept():
+    hub = to_connected(new())
+    reason = "protocol error: unknown message type 42"
+    assert hub.data_received(NOTIFY + '{"type":42}\x1e' + NOTIFY, 5.0) == [
+        Deliver(NOTIFY_INV), SendText(hp.encode(hp.Close(reason))), CloseSocket(reason),
+        StateChanged(State.RECONNECTING, reason), Negotiate(1)]
+
+
+def test_a_fresh_reader_per_socket():
+    """A partial record left by the previous socket must not prefix the next one's handshake."""
+    hub = to_connected(new())
+    hub.data_received('{"type":1,"tar', 5.0)  # half a record, then the socket dies
+    hub.socket_closed("gone", 6.0)
+    hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 7.0)
+    hub.socket_opened(7.0)
+    assert hub.data_received("{}\x1e", 7.0) == [StateChanged(State.CONNECTED), Connected("conn-2")]
+
+
+@pytest.mark.parametrize("state", [State.DISCONNECTED, State.NEGOTIATING, State.CONNECTING, State.RECONNECTING,
+                                   State.STOPPED])
+def test_data_outside_a_socket_session_is_ignored(state):
+    hub = reach(state)
+    assert hub.data_received("{}\x1e" + NOTIFY, 5.0) == []
+    assert hub.state == state
+
+
+# --- keepalive and server timeout ---------------------------------------------------------------------
+
+def test_keepalive_ping_after_15_s_without_sending():
+    hub = to_connected(new(), now=0.0)
+    assert hub.tick(14.9) == []
+    assert hub.tick(15.0) == [SendText(PING)]
+    assert hub.tick(16.0) == []
+    assert hub.tick(29.9) == []  # 15 s counts from the last ping
+
+
+def test_second_keepalive_ping_15_s_after_the_first():
+    hub = to_connected(new(), now=0.0)
+    hub.data_received(PING, 14.0)
+    assert hub.tick(15.0) == [SendText(PING)]
+    hub.data_received(PING, 28.0)
+    assert hub.tick(29.9) == []
+    assert hub.tick(30.0) == [SendText(PING)]
+
+
+def test_invoke_postpones_the_keepalive_ping():
+    hub = to_connected(new(), now=0.0)
+    assert hub.invoke("sendMessage", ["Accepted"], 10.0)
+    assert hub.tick(15.0) == []
+    assert hub.tick(24.9) == []
+    assert hub.tick(25.0) == [SendText(PING)]
+
+
+def test_receiving_does_not_postpone_the_keepalive_ping():
+    hub = to_connected(new(), now=0.0)
+    hub.data_received(PING, 14.0)
+    assert hub.tick(15.0) == [SendText(PING)]
+
+
+def test_custom_keepalive_and_timeout():
+    hub = HubConnection(rng=ScriptedRng(), keepalive=5.0, server_timeout=8.0)  # type: ignore[arg-type]
+    to_connected(hub, now=0.0)
+    assert hub.tick(4.9) == []
+    assert hub.tick(5.0) == [SendText(PING)]
+    assert hub.tick(8.0)[0] == CloseSocket("server timeout: no message for 8 s")
+
+
+def test_server_timeout_after_30_s_of_silence():
+    hub = to_connected(new(), now=0.0)
+    hub.tick(15.0)
+    assert hub.tick(29.9) == []
+    reason = "server timeout: no message for 30 s"
+    assert hub.tick(30.0) == [CloseSocket(reason), StateChanged(State.RECONNECTING, reason), Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+    assert hub.last_error == reason
+
+
+def test_server_timeout_wins_over_a_due_ping():
+    hub = to_connected(new(), now=0.0)
+    actions = hub.tick(45.0)  # both due: no ping is sent on a dead connection
+    assert not any(isinstance(a, SendText) for a in actions)
+    assert actions[0] == CloseSocket("server timeout: no message for 30 s")
+
+
+def test_any_received_data_resets_the_server_timeout():
+    hub = to_connected(new(), now=0.0)
+    hub.data_received("", 20.0)  # even an empty frame (or half a record) shows the server is alive
+    assert hub.tick(49.9) == [SendText(PING)]
+    assert hub.tick(50.0)[0] == CloseSocket("server timeout: no message for 30 s")
+
+
+def test_server_timeout_counts_from_socket_open_when_silent():
+    hub = to_connected(new(), now=0.0)
+    # to_connected received the handshake at 0; a new socket that opens at 100 and hears nothing
+    hub.socket_closed("x", 1.0)
+    hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 100.0)
+    hub.socket_opened(100.0)
+    hub.data_received("{}\x1e", 100.0)
+    assert hub.tick(129.9) == [SendText(PING)]
+    assert hub.tick(130.0)[0] == CloseSocket("server timeout: no message for 30 s")
+
+
+# --- socket closed ------------------------------------------------------------------------------------
+
+def test_socket_closed_while_connected_retries_at_once():
+    hub = to_connected(new())
+    assert hub.socket_closed("connection lost (code 1006)", 5.0) == [
+        StateChanged(State.RECONNECTING, "connection lost (code 1006)"), Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+    assert hub.connection_id is None
+
+
+def test_socket_closed_without_reason():
+    hub = to_connected(new())
+    assert hub.socket_closed("", 5.0) == [StateChanged(State.RECONNECTING, "connection closed"), Negotiate(1)]
+
+
+@pytest.mark.parametrize("state", [State.CONNECTING, State.HANDSHAKING])
+def test_socket_closed_before_connected_retries(state):
+    hub = reach(state)
+    assert hub.socket_closed("refused", 5.0) == [StateChanged(State.RECONNECTING, "refused"), Negotiate(1)]
+    assert hub.state == State.NEGOTIATING
+
+
+@pytest.mark.parametrize("state", [State.DISCONNECTED, State.RECONNECTING, State.STOPPED])
+def test_socket_closed_is_ignored_without_a_socket(state):
+    hub = reach(state)
+    before = (hub.attempt, hub.reconnect_at, hub.last_error)
+    assert hub.socket_closed("late", 5.0) == []
+    assert (hub.state, hub.attempt, hub.reconnect_at, hub.last_error) == (state, *before)
+
+
+@pytest.mark.parametrize("drop", ["server_close", "server_timeout", "protocol_error"])
+def test_close_event_of_the_socket_we_closed_is_ignored(drop):
+    hub = to_connected(new(), now=0.0)
+    if drop == "server_close":
+        actions = hub.data_received('{"type":7}\x1e', 1.0)
+    elif drop == "server_timeout":
+        actions = hub.tick(30.0)
+    else:
+        actions = hub.data_received('{"type":42}\x1e', 1.0)
+    assert any(isinstance(a, CloseSocket) for a in actions) and actions[-1] == Negotiate(1)
+    # the glue closes the socket; the browser (or websockets) then reports its close:
+    assert hub.socket_closed("connection lost (code 1000)", 31.0) == []
+    assert hub.state == State.NEGOTIATING
+    # … and the negotiation started by the drop still proceeds:
+    assert hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 31.5) == [OpenSocket(WS_URL)]
+
+
+def test_close_of_an_older_socket_does_not_fail_the_new_one():
+    """The race: the drop's renegotiation opened a new socket before the old one's close
+    event arrived. Events carry the socket id from OpenSocket; old ids are ignored."""
+    hub = to_connected(new(), now=0.0)
+    old = hub._socket_id
+    hub.data_received('{"type":7}\x1e', 1.0)
+    (open_new,) = hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 1.2)
+    assert open_new.socket_id != old
+    assert hub.socket_closed("connection lost (code 1000)", 1.3, socket_id=old) == []
+    assert hub.data_received("{}\x1e", 1.3, socket_id=old) == []
+    assert hub.socket_opened(1.3, socket_id=old) == []
+    assert hub.state == State.CONNECTING
+    assert hub.socket_opened(1.4, socket_id=open_new.socket_id) == [SendText('{"protocol":"json","version":1}\x1e')]
+    assert hub.socket_closed("boom", 1.5, socket_id=open_new.socket_id)[0].state == State.RECONNECTING
+
+
+# --- reconnect schedule: backoff 0, 2, 10, 30, 30 … with jitter ----------------------------------------
+
+def test_backoff_sequence_through_negotiate_failures():
+    hub = to_negotiating(new(0.0), now=0.0)
+    r = "negotiate failed: 503 Service Unavailable"
+    # attempt 0 fails → retry at once
+    assert hub.negotiate_failed("503 Service Unavailable", 1.0) == [StateChanged(State.RECONNECTING, r), Negotiate(1)]
+    assert hub.state == State.NEGOTIATING and hub.reconnect_at is None
+    now = 1.0
+    for attempt, delay in [(2, 2.0), (3, 10.0), (4, 30.0), (5, 30.0), (6, 30.0)]:
+        assert hub.negotiate_failed("503 Service Unavailable", now) == [StateChanged(State.RECONNECTING, r, delay)]
+        assert hub.state == State.RECONNECTING
+        assert hub.reconnect_at == now + delay
+        assert hub.attempt == attempt
+        assert hub.tick(now + delay - 0.01) == []
+        assert hub.tick(now + delay) == [StateChanged(State.RECONNECTING, r), Negotiate(attempt)]
+        assert hub.state == State.NEGOTIATING and hub.reconnect_at is None
+        now += delay
+
+
+def test_reconnect_timer_fires_on_a_late_tick_too():
+    hub = to_reconnecting(new(0.0), now=0.0)
+    assert hub.reconnect_at == 2.0
+    assert hub.tick(500.0) == [StateChanged(State.RECONNECTING, "negotiate failed: down"), Negotiate(2)]
+
+
+def test_reconnecting_shows_the_retry_delay_and_reason():
+    hub = to_connected(new(0.0), now=0.0)
+    hub.socket_closed("lost", 1.0)  # → negotiating, attempt 1
+    assert hub.negotiate_failed("timeout", 1.5) == [StateChanged(State.RECONNECTING, "negotiate failed: timeout", 2.0)]
+
+
+def test_failures_of_every_kind_share_one_backoff():
+    hub = to_connected(new(0.0), now=0.0)
+    assert hub.socket_closed("lost", 1.0)[-1] == Negotiate(1)                                    # 0 s
+    assert hub.negotiate_failed("x", 1.0) == [StateChanged(State.RECONNECTING, "negotiate failed: x", 2.0)]
+    assert hub.tick(3.0)[-1] == Negotiate(2)
+    hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 3.0)
+    assert hub.tick(18.0)[:2] == [CloseSocket("handshake timed out"),                           # 10 s
+                                  StateChanged(State.RECONNECTING, "handshake timed out", 10.0)]
+    assert hub.tick(28.0)[-1] == Negotiate(3)
+    hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 28.0)
+    hub.socket_opened(28.0)
+    assert hub.data_received('{"error":"no"}\x1e', 28.0) == [                                    # 30 s
+        CloseSocket("handshake refused: no"), StateChanged(State.RECONNECTING, "handshake refused: no", 30.0)]
+
+
+def test_attempt_resets_after_a_good_connection():
+    hub = to_negotiating(new(0.0), now=0.0)
+    hub.negotiate_failed("x", 0.0)
+    hub.negotiate_failed("x", 0.0)
+    hub.tick(2.0)
+    hub.negotiate_failed("x", 2.0)
+    hub.tick(12.0)
+    assert hub.attempt == 3
+    hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 12.0)
+    hub.socket_opened(12.0)
+    assert hub.data_received("{}\x1e", 12.0) == [StateChanged(State.CONNECTED), Connected(CONN_ID)]
+    assert (hub.attempt, hub.last_error) == (0, None)
+    # the next loss starts the ladder again: 0 s, then 2 s
+    assert hub.socket_closed("lost", 20.0) == [StateChanged(State.RECONNECTING, "lost"), Negotiate(1)]
+    assert hub.negotiate_failed("x", 20.0) == [StateChanged(State.RECONNECTING, "negotiate failed: x", 2.0)]
+
+
+def test_reconnected_shows_connected_without_a_reason():
+    hub = to_connected(new(), now=0.0)
+    hub.socket_closed("lost", 1.0)
+    hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 1.0)
+    hub.socket_opened(1.0)
+    assert hub.data_received("{}\x1e", 1.0) == [StateChanged(State.CONNECTED, None, None), Connected("conn-2")]
+    assert hub.connection_id == "conn-2"
+
+
+@pytest.mark.parametrize("attempt, base", [(0, 0.0), (1, 2.0), (2, 10.0), (3, 30.0), (4, 30.0), (50, 30.0)])
+@pytest.mark.parametrize("fraction", [-0.2, 0.0, 0.2])
+def test_next_delay_per_attempt_and_jitter_extremes(attempt, base, fraction):
+    hub = new(fraction)
+    hub.attempt = attempt
+    assert hub.next_delay() == pytest.approx(base * (1 + fraction))
+
+
+def test_jitter_is_drawn_from_plus_minus_20_percent():
+    rng = ScriptedRng(0.1)
+    hub = HubConnection(rng=rng)  # type: ignore[arg-type]
+    hub.attempt = 2
+    assert hub.next_delay() == pytest.approx(11.0)
+    assert rng.calls == [(-0.2, 0.2)]
+
+
+def test_zero_delay_has_no_jitter_and_draws_nothing():
+    rng = ScriptedRng(0.2)
+    hub = HubConnection(rng=rng)  # type: ignore[arg-type]
+    assert hub.next_delay() == 0.0
+    assert rng.calls == []
+
+
+def test_jittered_schedule_is_deterministic_for_a_seed():
+    twin = random.Random(7)
+    hub = to_negotiating(HubConnection(rng=random.Random(7)), now=0.0)
+    assert hub.negotiate_failed("x", 0.0)[-1] == Negotiate(1)  # 0 s: no draw
+    now = 0.0
+    for base in (2.0, 10.0, 30.0, 30.0, 30.0):
+        expected = base * (1 + twin.uniform(-0.2, 0.2))
+        assert hub.negotiate_failed("x", now) == [StateChanged(State.RECONNECTING, "negotiate failed: x", expected)]
+        assert hub.reconnect_at == now + expected
+        assert hub.tick(now + expected - 1e-6) == []
+        assert hub.tick(now + expected)[-1] == Negotiate(hub.attempt)
+        now += expected
+
+
+def test_jitter_stays_within_bounds_and_spreads():
+    for base, attempt in ((2.0, 1), (10.0, 2), (30.0, 3), (30.0, 9)):
+        delays = []
+        for seed in range(300):
+            hub = HubConnection(rng=random.Random(seed))
+            hub.attempt = attempt
+            delays.append(hub.next_delay())
+        assert all(0.8 * base <= d <= 1.2 * base for d in delays)
+        assert min(delays) < 0.85 * base and max(delays) > 1.15 * base  # really spread, not a constant
+        assert len(set(delays)) == len(delays)
+
+
+def test_jitter_is_drawn_once_per_scheduled_retry():
+    rng = ScriptedRng(0.0)
+    hub = to_reconnecting(HubConnection(rng=rng))  # type: ignore[arg-type]
+    assert rng.calls == [(-0.2, 0.2)]  # attempt 0 (0 s) drew nothing, attempt 1 (2 s) drew once
+
+
+# --- stop / start ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("state, closes", [
+    (State.DISCONNECTED, False),
+    (State.NEGOTIATING, False),
+    (State.CONNECTING, True),
+    (State.HANDSHAKING, True),
+    (State.CONNECTED, True),
+    (State.RECONNECTING, False),
+    (State.STOPPED, False),
+])
+def test_stop_from_every_state(state, closes):
+    hub = reach(state)
+    expected = ([CloseSocket("stopped")] if closes else []) + [StateChanged(State.DISCONNECTED, "stopped")]
+    assert hub.stop() == expected
+    assert hub.state == State.STOPPED
+    assert hub.reconnect_at is None
+
+
+@pytest.mark.parametrize("state", ALL_STATES)
+def test_nothing_happens_after_stop(state):
+    hub = reach(state)
+    hub.stop()
+    assert hub.tick(1e6) == []
+    assert hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 1.0) == []
+    assert hub.negotiate_failed("x", 1.0) == []
+    assert hub.socket_opened(1.0) == []
+    assert hub.data_received("{}\x1e" + NOTIFY, 1.0) == []
+    assert hub.socket_closed("x", 1.0) == []
+    assert hub.invoke("sendMessage", [], 1.0) == []
+    assert hub.state == State.STOPPED
+
+
+def test_stop_cancels_a_pending_reconnect():
+    hub = to_reconnecting(new(0.0), now=0.0)
+    hub.stop()
+    assert hub.tick(2.0) == []
+    assert hub.tick(100.0) == []
+
+
+def test_start_after_stop_from_connected_begins_afresh():
+    hub = to_connected(new(0.0), now=0.0)
+    hub.stop()
+    assert hub.start(10.0) == [StateChanged(State.CONNECTING, None), Negotiate(0)]
+    assert hub.state == State.NEGOTIATING
+
+
+def test_start_after_stop_resets_the_attempt_counter():
+    hub = to_reconnecting(new(0.0), now=0.0)
+    assert hub.attempt == 2
+    hub.stop()
+    actions = hub.start(10.0)
+    assert actions[-1] == Negotiate(0)
+    assert hub.attempt == 0
+
+
+def test_start_after_stop_does_not_show_a_stale_error():
+    hub = to_reconnecting(new(0.0), now=0.0)
+    hub.stop()
+    assert hub.start(10.0) == [StateChanged(State.CONNECTING, None), Negotiate(0)]
+
+
+@pytest.mark.parametrize("state", [State.NEGOTIATING, State.CONNECTING, State.HANDSHAKING, State.CONNECTED,
+                                   State.RECONNECTING])
+def test_start_is_ignored_while_running(state):
+    hub = reach(state)
+    before = (hub.attempt, hub.reconnect_at, hub.connection_id)
+    assert hub.start(50.0) == []
+    assert (hub.state, hub.attempt, hub.reconnect_at, hub.connection_id) == (state, *before)
+
+
+# --- inputs in the wrong state are ignored -------------------------------------------------------------
+
+@pytest.mark.parametrize("state", [s for s in ALL_STATES if s != State.NEGOTIATING])
+def test_negotiated_only_counts_while_negotiating(state):
+    hub = reach(state)
+    assert hub.negotiated(CLIENT_URL, "other", CONN_TOKEN, ACCESS, 1.0) == []
+    assert hub.state == state
+
+
+@pytest.mark.parametrize("state", [s for s in ALL_STATES if s != State.NEGOTIATING])
+def test_negotiate_failed_only_counts_while_negotiating(state):
+    hub = reach(state)
+    attempt = hub.attempt
+    assert hub.negotiate_failed("x", 1.0) == []
+    assert (hub.state, hub.attempt) == (state, attempt)
+
+
+@pytest.mark.parametrize("state", [s for s in ALL_STATES if s != State.CONNECTING])
+def test_socket_opened_only_counts_while_connecting(state):
+    hub = reach(state)
+    assert hub.socket_opened(1.0) == []
+    assert hub.state == state
+
+
+# --- invoke ---------------------------------------------------------------------------------------------
+
+def test_invoke_when_connected():
+    hub = to_connected(new())
+    assert hub.invoke("sendMessage", [{"messageId": "m1", "outcome": "Rejected", "reason": "Reject/DeclinedByAgent"}],
+                      5.0) == [SendText('{"type":1,"target":"sendMessage","arguments":[{"messageId":"m1",'
+                                        '"outcome":"Rejected","reason":"Reject/DeclinedByAgent"}]}\x1e')]
+
+
+def test_invoke_with_an_invocation_id():
+    hub = to_connected(new())
+    assert hub.invoke("sendMessage", ["Accepted"], 5.0, invocation_id="1") == [
+        SendText('{"type":1,"target":"sendMessage","arguments":["Accepted"],"invocationId":"1"}\x1e')]
+
+
+@pytest.mark.parametrize("state", [s for s in ALL_STATES if s != State.CONNECTED])
+def test_invoke_when_not_connected_sends_nothing(state):
+    hub = reach(state)
+    assert hub.invoke("sendMessage", ["Accepted"], 5.0) == []
+    assert hub.state == state
