@@ -1,0 +1,116 @@
+"""Azure Functions host (Python v2 programming model) for the same handlers the Flask
+stack runs: thin adapters from azure.functions types to server.functions.http and back.
+
+Sending uses the SignalR REST API (the handlers' SignalRRest), connection events arrive
+through the SignalR trigger (the extension checks the upstream signature on Azure), and
+the store is Azure Table Storage (AzureWebJobsStorage)."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import azure.functions as func
+
+# Packaged next to this file by tools/package_functionapp.sh; in the repo, one level up.
+for candidate in (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent):
+    if (candidate / "server").is_dir() and str(candidate) not in sys.path:
+        sys.path.insert(0, str(candidate))
+        break
+
+from server.errors import ApiError  # noqa: E402
+from server.functions.factory import azure_setup, build_functions  # noqa: E402
+from server.functions.handlers import Functions  # noqa: E402
+from server.functions.http import FunctionRequest, Headers  # noqa: E402
+from server.settings import ConfigError, Settings  # noqa: E402
+from server.store import StoreUnavailable  # noqa: E402
+
+log = logging.getLogger("functionapp")
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # the handlers check bearer tokens
+HUB = Settings.from_environment().HubName
+_functions: Functions | None = None
+
+
+def functions() -> Functions:
+    """Built on first use from the app settings (the sample's key names)."""
+    global _functions
+    if _functions is None:
+        settings = Settings.from_environment()
+        _functions = build_functions(settings, azure_setup(settings)).functions
+    return _functions
+
+
+def _json(status: int, body) -> func.HttpResponse:
+    if body is None:
+        return func.HttpResponse(status_code=status)
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+def _http(handler_name: str, req: func.HttpRequest) -> func.HttpResponse:
+    request = FunctionRequest(method=req.method, url=req.url, headers=Headers(dict(req.headers)),
+                              query=dict(req.params), body=req.get_body() or b"", route=dict(req.route_params))
+    try:
+        result = getattr(functions(), handler_name)(request)
+    except ApiError as exc:
+        return _json(exc.status, {"error": exc.code, "message": exc.message})
+    except StoreUnavailable as exc:
+        log.warning("store unavailable: %s", exc)
+        return _json(503, {"error": "store_unavailable", "message": "The connection store is unavailable; try again shortly."})
+    except ConfigError as exc:
+        log.error("configuration: %s", exc)
+        return _json(500, {"error": "misconfigured", "message": str(exc)})
+    return _json(result.status, result.body)
+
+
+@app.route(route="negotiate", methods=["GET", "POST"])
+def negotiate(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("negotiate", req)
+
+
+@app.route(route="userclient", methods=["POST"])
+def userclient(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("userclient", req)
+
+
+@app.route(route="SendMessageToUser", methods=["POST"])
+def SendMessageToUser(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("SendMessageToUser", req)
+
+
+@app.route(route="messages/{messageId}", methods=["GET"])
+def messages(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("GetMessage", req)
+
+
+# --- SignalR triggers (serverless upstream, validated by the SignalR extension) ----------
+
+def _context(invocation: str) -> dict:
+    """The trigger's InvocationContext: ConnectionId, UserId, Hub, Category, Event, Arguments…"""
+    return json.loads(invocation)
+
+
+@app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="connections",
+                     event="connected", connectionStringSetting="AzureSignalRConnectionString")
+def OnClientConnected(invocation: str) -> None:
+    ctx = _context(invocation)
+    functions().OnClientConnected(ctx["ConnectionId"], ctx.get("UserId") or "")
+
+
+@app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="connections",
+                     event="disconnected", connectionStringSetting="AzureSignalRConnectionString")
+def OnClientDisconnect(invocation: str) -> None:
+    ctx = _context(invocation)
+    functions().OnClientDisconnect(ctx["ConnectionId"], ctx.get("UserId") or "", ctx.get("Error"))
+
+
+@app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="messages",
+                     event="sendMessage", connectionStringSetting="AzureSignalRConnectionString")
+def SendMessageAcknowlegement(invocation: str) -> None:
+    ctx = _context(invocation)
+    try:
+        functions().SendMessageAcknowlegement(ctx["ConnectionId"], ctx.get("UserId") or "",
+                                              ctx.get("Arguments") or [])
+    except ApiError as exc:  # a bad ack is the client's fault: log it, don't fail the trigger
+        log.warning(json.dumps({"event": "ack.rejected", "connection": ctx.get("ConnectionId"),
+                                "error": exc.code, "message": exc.message}))
