@@ -143,7 +143,7 @@ class Functions:
             raise ApiError(422, "invalid_field", "'message' must be an object (or its JSON text).")
         want_str(field_ci(value, "PhoneNumber"), "message.PhoneNumber", max_len=64)
         for name in ("comments", "interactionId", "mediaType"):
-            want_str(field_ci(value, name), f"message.{name}", required=False, max_len=4096)
+            want_str(field_ci(value, name), f"message.{name}", required=False, max_len=4096, allow_empty=True)
         return dict(value)
 
     def _send(self, message: Message, connection_id: str | None = None) -> str:

@@ -65,13 +65,14 @@ def field_ci(obj: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
-def want_str(value: Any, name: str, *, required: bool = True, max_len: int = 256) -> str | None:
+def want_str(value: Any, name: str, *, required: bool = True, max_len: int = 256,
+             allow_empty: bool = False) -> str | None:
     if value is None:
         if required:
             raise ApiError(400, "missing_field", f"'{name}' is required.")
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise ApiError(422, "invalid_field", f"'{name}' must be a non-empty string.")
+    if not isinstance(value, str) or not (value.strip() or allow_empty):
+        raise ApiError(422, "invalid_field", f"'{name}' must be a {'' if allow_empty else 'non-empty '}string.")
     if len(value) > max_len:
         raise ApiError(422, "invalid_field", f"'{name}' is longer than {max_len} characters.")
     return value

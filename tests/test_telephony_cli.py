@@ -1,0 +1,48 @@
+"""The telephony CLI as a person runs it: real msal client credentials, real functions."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli(stack, *args, timeout=60):
+    env = {**os.environ, "ADAPTOR_STATE_DIR": str(stack.state_dir), "AdaptorFunctionUrl": stack.url}
+    for key in ("Authority", "TELEPHONY_CLIENT_ID", "TELEPHONY_CLIENT_SECRET", "TELEPHONY_API"):
+        env.pop(key, None)
+    return subprocess.run([sys.executable, "-m", "telephony", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_lists_the_commands(stack):
+    out = cli(stack, "--help")
+    assert out.returncode == 0 and all(c in out.stdout for c in ("send", "status", "token"))
+
+
+def test_sender_and_agent_tokens(stack, identity):
+    sender = cli(stack, "token", "--sender")
+    assert sender.returncode == 0, sender.stderr
+    assert "Notifications.Send" in jwt.decode(sender.stdout.strip(), options={"verify_signature": False})["roles"]
+    agent = cli(stack, "token", "--agent", "bob")
+    assert agent.returncode == 0, agent.stderr
+    assert jwt.decode(agent.stdout.strip(), options={"verify_signature": False})["oid"] == identity.oid("bob")
+    unknown = cli(stack, "token", "--agent", "mallory")
+    assert unknown.returncode != 0 and "not a test user" in unknown.stderr
+
+
+def test_send_and_follow_until_expired(stack):
+    out = cli(stack, "send", "nobody-online", "--phone", "+15550001111", "--ttl", "1", "--follow", "--timeout", "10")
+    assert out.returncode == 0, out.stderr
+    first_line, rest = out.stdout.split("\n", 1)
+    assert first_line.endswith("queued (connections: 0)")
+    assert json.loads(rest)["status"] == "expired"
+
+
+def test_bad_input_is_a_clear_error(stack):
+    out = cli(stack, "send", "u1", "--phone", "+1555", "--ttl", "-3")
+    assert out.returncode != 0
+    assert "422 invalid_field" in out.stderr and "ttlSeconds" in out.stderr
