@@ -10,15 +10,11 @@ __version__ = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from .auth import TokenValidator
-    from .blueprints import functions_routes, health, widget
-    from .functions.handlers import Functions, FunctionsConfig
-    from .functions.signalr_rest import SignalRRest
-    from .http_client import make_client
+    from .blueprints import cifhost, functions_routes, health, widget
+    from .functions.factory import FunctionsSetup, build_functions
     from .idp import provider
     from .idp.grants import GrantStore
     from .stack import resolve_stack
-    from .store import open_store
 
     settings = settings or Settings.from_environment()
     stack = resolve_stack(settings)
@@ -27,19 +23,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # SPEC §4: bodies over 64 KiB are 413
     app.extensions["stack"] = stack
 
-    http = make_client(settings.certs_dir / "ca.pem")
-    store = open_store(settings.AzureWebJobsStorage, settings.state_dir, settings.StorageUserTable)
-    validator = TokenValidator(stack.authority, stack.audiences, http)
-    app.extensions["validator"] = validator
-    app.extensions["store"] = store
-    app.extensions["functions"] = Functions(
-        FunctionsConfig(hub=settings.HubName, api_scope=stack.api_scope, signalr=stack.signalr,
-                        upstream_keys=stack.upstream_keys, functions_key=stack.functions_key),
-        validator, store, SignalRRest(stack.signalr, http))
+    built = build_functions(settings, FunctionsSetup(stack.authority, stack.audiences, stack.api_scope, stack.signalr,
+                                                     stack.upstream_keys, stack.functions_key))
+    app.extensions["validator"] = built.validator
+    app.extensions["store"] = built.store
+    app.extensions["functions"] = built.functions
 
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(functions_routes.bp)
+    app.register_blueprint(cifhost.bp)  # the local CIF host (/) and the dev console (/console)
+    app.register_blueprint(cifhost.console_bp)
     provider.init_app(app, stack.directory, GrantStore(settings.state_dir / "identity.db"))
     register_error_handlers(app)
     return app

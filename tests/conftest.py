@@ -3,6 +3,7 @@ driving Debian chromium with a fresh profile that trusts exactly that server's k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
@@ -22,6 +23,13 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # Playwright's default arguments disable ThirdPartyStoragePartitioning (playwright
+    # #32230); with Chromium 156's third-party-cookie deprecation that leaves a cross-site
+    # iframe — the Dynamics panel — no IndexedDB or sessionStorage at all, and PyScript
+    # cannot boot there. Our own --disable-features replaces Playwright's list (so storage
+    # is partitioned again, as in Chrome/Edge) and names 3PCD, as agents' browsers that
+    # allow third-party cookies for the CRM site run. See README, Troubleshooting.
+    "--disable-features=TrackingProtection3pcd",
 ]
 
 
@@ -146,16 +154,25 @@ def playwright_instance():
         yield p
 
 
+@contextlib.contextmanager
+def chromium_context(playwright, certs: DevCerts, profile: str | None = None):
+    """Debian chromium with a fresh profile that trusts exactly this stack's server key."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as tmp:
+        ctx = playwright.chromium.launch_persistent_context(
+            profile or tmp, executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS + [f"--ignore-certificate-errors-spki-list={certs.spki_sha256()}"],
+        )
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
 @pytest.fixture
 def browser_context(playwright_instance, stack):
     """A fresh chromium profile per test (cold caches, empty storage)."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        ctx = playwright_instance.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS + [f"--ignore-certificate-errors-spki-list={stack.certs.spki_sha256()}"],
-        )
+    with chromium_context(playwright_instance, stack.certs) as ctx:
         yield ctx
-        ctx.close()
 
 
 # --- identity helpers (real msal against the running local provider) ------------------
@@ -276,3 +293,19 @@ def run_async(coro):
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def status_of(sender_api: Api, message_id: str) -> dict:
+    return sender_api.call("GET", f"/api/messages/{message_id}").json()
+
+
+def wait_status(sender_api: Api, message_id: str, want: str, timeout: float = 15) -> dict:
+    """Poll GET /api/messages/<id> until it reaches `want` (bounded)."""
+    deadline = time.monotonic() + timeout
+    body = {}
+    while time.monotonic() < deadline:
+        body = status_of(sender_api, message_id)
+        if body.get("status") == want:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"{message_id} stayed {body.get('status')}, wanted {want}")

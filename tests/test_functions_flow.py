@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from adaptor_core.notifications import parse_notification
-from tests.conftest import call_payload, new_agent, run_async
+from tests.conftest import call_payload, new_agent, run_async, status_of, wait_status
 
 
 pytestmark = pytest.mark.backends
@@ -32,20 +32,6 @@ async def next_notification(agent, message_id=None, timeout=10):
         n = parse_notification(inv.arguments[0])
         if message_id is None or n.message_id == message_id:
             return n
-
-
-def status_of(sender_api, message_id):
-    return sender_api.call("GET", f"/api/messages/{message_id}").json()
-
-
-def wait_status(sender_api, message_id, want, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = status_of(sender_api, message_id)
-        if body["status"] == want:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{message_id} stayed {body['status']}, wanted {want}")
 
 
 def test_connect_register_notify_ack(stack, tokens, identity, sender_api):

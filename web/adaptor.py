@@ -331,6 +331,15 @@ def diagnostics():
     found["bytecode"] = bool(msal.__cached__ and os.path.exists(msal.__cached__))
     found["python"] = sys.version.split()[0]
     found["marks"] = dict(MARKS)
+    import gc
+
+    found["python_objects"] = len(gc.get_objects())
+    try:
+        import pyodide_js
+
+        found["wasm_bytes"] = pyodide_js._module.HEAP8.length  # the wasm linear memory
+    except (ImportError, AttributeError):
+        found["wasm_bytes"] = None
     return to_js(found, dict_converter=Object.fromEntries)
 
 

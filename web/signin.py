@@ -20,6 +20,17 @@ warnings.filterwarnings("ignore", message="response_mode='form_post' is recommen
 CACHE_KEY = "cif-adaptor.msal-cache"
 
 
+def _session_storage():
+    """sessionStorage, or None where the browser denies storage to this frame (third-party
+    storage blocked): then the token cache lives only as long as the page."""
+    try:
+        storage = window.sessionStorage
+        storage.getItem(CACHE_KEY)
+        return storage
+    except Exception:
+        return None
+
+
 class SignInRequired(Exception):
     """Interactive sign-in is needed and could not start (e.g. popup blocked)."""
 
@@ -32,7 +43,8 @@ class BrowserSignIn:
     def __init__(self, client_id: str, authority: str, scope: str, redirect_uri: str):
         self.scope, self.redirect_uri = scope, redirect_uri
         self.cache = msal.SerializableTokenCache()
-        saved = window.sessionStorage.getItem(CACHE_KEY)
+        self.storage = _session_storage()
+        saved = self.storage.getItem(CACHE_KEY) if self.storage is not None else None
         if saved:
             self.cache.deserialize(saved)
         kwargs = {"oidc_authority": authority} if authority.rstrip("/").endswith("/v2.0") else \
@@ -41,8 +53,8 @@ class BrowserSignIn:
         self.username = None
 
     def _save(self) -> None:
-        if self.cache.has_state_changed:
-            window.sessionStorage.setItem(CACHE_KEY, self.cache.serialize())
+        if self.cache.has_state_changed and self.storage is not None:
+            self.storage.setItem(CACHE_KEY, self.cache.serialize())
 
     def silent(self, force_refresh: bool = False) -> str | None:
         """An access token from the cache or the refresh token; None if a person must sign in."""
@@ -96,6 +108,10 @@ class BrowserSignIn:
         finally:
             window.removeEventListener("message", handler)
             handler.destroy()
+            # The redirect page closes itself, but Chromium refuses that for a popup opened
+            # from a cross-site iframe (the Dynamics panel); its opener may close it.
+            if not popup.closed:
+                popup.close()
         if "error" in params:
             raise SignInFailed(f"{params['error']}: {params.get('error_description', '')}")
         return params

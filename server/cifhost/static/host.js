@@ -1,0 +1,608 @@
+/* Local CIF host: the page side of msdyn_ciLibrary.js (see that file's header for the
+ * postMessage wire format). It plays the Dynamics 365 agent workspace for the widget in
+ * the side panel: answers Microsoft.CIFramework calls, shows notifications, sessions,
+ * tasks and contacts, raises events the widget registered for, and logs every call in
+ * window.cifLog. Only messages from the widget iframe's window AND the widget origin
+ * are heard; answers go to that origin only. Text that came from the widget is always
+ * rendered with textContent, never parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var frame = document.getElementById("widget-frame");
+  var config = {
+    widgetOrigin: body.dataset.widgetOrigin,
+    hostOrigin: window.location.origin,
+    timeoutMs: (Number(body.dataset.timeout) > 0 ? Number(body.dataset.timeout) : 30) * 1000,
+    orgId: body.dataset.orgId || "",
+  };
+  var MODES = { 0: "minimized", 1: "docked", 2: "hidden" };
+  var MAX_SESSIONS = 10; // as Dynamics' multisession limit
+  var MAX_LOG_ROWS = 200; // rows kept in the panel; window.cifLog keeps everything
+  // msdyn_name of errors, spelled as Dynamics does (SPEC §7: {"message", "msdyn_name": "NotifyEvent"}).
+  var API_NAMES = {
+    setClickToAct: "SetClickToAct", setMode: "SetMode", getMode: "GetMode", addHandler: "AddHandler",
+    removeHandler: "RemoveHandler", searchAndOpenRecords: "SearchAndOpenRecords", notifyEvent: "NotifyEvent",
+    createSession: "CreateSession", createRecord: "CreateRecord", getEnvironment: "GetEnvironment",
+  };
+
+  var state = {
+    clickToAct: false,
+    mode: 1,
+    handlers: new Map(), // event name → number of registered handler functions
+    contacts: [],
+    notifications: [], // pending, oldest first
+    sessions: [],
+    tasks: [],
+    events: [],
+    focused: null, // session id, or null for Home
+    counters: { notification: 0, session: 0, event: 0 },
+  };
+  var cifLog = [];
+  window.cifLog = cifLog;
+
+  // --- small DOM helpers (text only) --------------------------------------------------
+
+  function el(tag, options, children) {
+    var node = document.createElement(tag);
+    options = options || {};
+    if (options.className) node.className = options.className;
+    if (options.text !== undefined) node.textContent = String(options.text);
+    if (options.attrs) Object.keys(options.attrs).forEach(function (k) { node.setAttribute(k, options.attrs[k]); });
+    if (options.data) Object.keys(options.data).forEach(function (k) { node.dataset[k] = options.data[k]; });
+    if (options.on) Object.keys(options.on).forEach(function (k) { node.addEventListener(k, options.on[k]); });
+    (children || []).forEach(function (child) { if (child !== null && child !== undefined) node.append(child); });
+    return node;
+  }
+
+  /** Any value from the widget as display text (strings unchanged, the rest as JSON). */
+  function display(value) {
+    if (value === undefined || value === null) return "";
+    if (typeof value === "string") return value;
+    try {
+      var text = JSON.stringify(value);
+      return text === undefined ? String(value) : text;
+    } catch (e) {
+      return String(value); // BigInt or a cyclic structure: structured clone allows both
+    }
+  }
+
+  function truncate(text, n) {
+    return text.length > n ? text.slice(0, n - 1) + "…" : text;
+  }
+
+  function isPlainObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+
+  function clock(date) {
+    return date.toTimeString().slice(0, 8);
+  }
+
+  // --- CIF errors ----------------------------------------------------------------------
+
+  function CifError(method, message) {
+    this.message = message;
+    this.msdyn_name = API_NAMES[method] || method;
+  }
+
+  function fail(method, message) {
+    throw new CifError(method, message);
+  }
+
+  function errorObject(err, method) {
+    if (err instanceof CifError) return { message: err.message, msdyn_name: err.msdyn_name };
+    var message = err && err.message ? String(err.message) : String(err);
+    return { message: message, msdyn_name: API_NAMES[method] || method };
+  }
+
+  // --- wire: postMessage to and from the widget --------------------------------------------
+
+  function postToWidget(msg) {
+    if (frame.contentWindow) frame.contentWindow.postMessage(msg, config.widgetOrigin);
+  }
+
+  window.addEventListener("message", function (event) {
+    if (event.source !== frame.contentWindow || event.origin !== config.widgetOrigin) return;
+    var msg = event.data;
+    if (!isPlainObject(msg)) return;
+    if (msg.cif === "call") handleCall(msg);
+    else if (msg.cif === "handled") handleHandled(msg);
+  });
+
+  function handleCall(msg) {
+    var id = msg.id;
+    if (typeof id !== "string" && typeof id !== "number") return;
+    var method = msg.method;
+    if (typeof method !== "string") {
+      postToWidget({ cif: "result", id: id, ok: false, error: { message: "method must be a string", msdyn_name: display(method) } });
+      return;
+    }
+    var entry = { method: method, args: msg.args, at: new Date().toISOString() };
+    cifLog.push(entry);
+    var row = logCall(entry);
+    var args = Array.isArray(msg.args) ? msg.args : [];
+    var result;
+    try {
+      var impl = Object.prototype.hasOwnProperty.call(API, method) ? API[method] : null;
+      if (!impl) fail(method, method + " is not supported by the local CIF host");
+      result = Promise.resolve(impl(args));
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(function (value) {
+      row.settle(true, value);
+      postToWidget({ cif: "result", id: id, ok: true, value: value });
+    }, function (err) {
+      var error = errorObject(err, method);
+      row.settle(false, error);
+      postToWidget({ cif: "result", id: id, ok: false, error: error });
+    });
+  }
+
+  function handleHandled(msg) {
+    var record = state.events.find(function (e) { return e.id === msg.id; });
+    if (!record || record.handled) return;
+    record.handled = { ok: msg.ok === true, error: msg.ok === true ? null : display(msg.error) };
+    if (record.row) record.row.settle(record.handled.ok, record.handled.ok ? "handled" : record.handled.error);
+  }
+
+  /** Send an event to the widget if it registered a handler for it; returns whether sent. */
+  function raise(name, payload) {
+    var delivered = (state.handlers.get(name) || 0) > 0;
+    state.counters.event += 1;
+    var record = {
+      id: "e" + state.counters.event, name: name, payload: JSON.stringify(payload),
+      at: new Date().toISOString(), delivered: delivered, handled: null, row: null,
+    };
+    state.events.push(record);
+    record.row = logEvent(record);
+    if (delivered) postToWidget({ cif: "event", id: record.id, name: name, payload: record.payload });
+    else record.row.settle(null, "not delivered: the widget has no " + name + " handler");
+    return delivered;
+  }
+
+  // --- the API -----------------------------------------------------------------------------
+
+  var contactsReady = fetch("/cifhost/static/contacts.json", { cache: "no-cache" })
+    .then(function (r) { if (!r.ok) throw new Error("contacts.json: HTTP " + r.status); return r.json(); })
+    .then(function (list) { state.contacts = list; renderContacts(); })
+    .catch(function (err) { console.error("CIF host: cannot load contacts", err); });
+
+  var API = {
+    setClickToAct: function (args) {
+      if (typeof args[0] !== "boolean") fail("setClickToAct", "setClickToAct expects true or false");
+      state.clickToAct = args[0];
+      renderStatus();
+      return undefined;
+    },
+
+    setMode: function (args) {
+      if (!(args[0] === 0 || args[0] === 1 || args[0] === 2)) fail("setMode", "setMode expects 0 (minimized), 1 (docked) or 2 (hidden)");
+      applyMode(args[0]);
+      return undefined;
+    },
+
+    getMode: function () {
+      return state.mode;
+    },
+
+    addHandler: function (args) {
+      var name = handlerName("addHandler", args[0]);
+      state.handlers.set(name, (state.handlers.get(name) || 0) + 1);
+      renderStatus();
+      return undefined;
+    },
+
+    removeHandler: function (args) {
+      var name = handlerName("removeHandler", args[0]);
+      var count = (state.handlers.get(name) || 0) - 1;
+      if (count > 0) state.handlers.set(name, count);
+      else state.handlers.delete(name);
+      renderStatus();
+      return undefined;
+    },
+
+    searchAndOpenRecords: function (args) {
+      var entity = args[0], query = args[1], searchOnly = args[2];
+      if (typeof entity !== "string" || entity.toLowerCase() !== "contact") {
+        fail("searchAndOpenRecords", "entity " + display(entity) + " is not in the local host's tables (only contact)");
+      }
+      if (typeof query !== "string") fail("searchAndOpenRecords", "the query must be a string");
+      var phone = mobilephoneFilter(query);
+      return contactsReady.then(function () {
+        var matches = state.contacts.filter(function (c) { return phone === null || c.mobilephone === phone; });
+        var result = {};
+        matches.forEach(function (c, i) {
+          result[String(i)] = { contactid: c.contactid, fullname: c.fullname, mobilephone: c.mobilephone };
+        });
+        if (searchOnly === false && matches.length === 1) openContact(matches[0]);
+        return JSON.stringify(result);
+      });
+    },
+
+    notifyEvent: function (args) {
+      var input = args[0];
+      if (!isPlainObject(input) || typeof input.templateName !== "string") {
+        fail("notifyEvent", "notifyEvent expects {templateName, templateParameters}");
+      }
+      if (input.templateParameters !== undefined && !isPlainObject(input.templateParameters)) {
+        fail("notifyEvent", "templateParameters must be an object");
+      }
+      return new Promise(function (resolve) { addNotification(input, resolve); });
+    },
+
+    createSession: function (args) {
+      var input = args[0];
+      if (!isPlainObject(input) || typeof input.templateName !== "string") {
+        fail("createSession", "createSession expects {templateName, templateParameters}");
+      }
+      if (input.templateParameters !== undefined && !isPlainObject(input.templateParameters)) {
+        fail("createSession", "templateParameters must be an object");
+      }
+      if (state.sessions.length >= MAX_SESSIONS) fail("createSession", "the session limit (" + MAX_SESSIONS + ") is reached");
+      return addSession(input);
+    },
+
+    createRecord: function (args) {
+      var entity = args[0], data = args[1], parsed;
+      if (typeof entity !== "string" || !entity) fail("createRecord", "the entity name must be a non-empty string");
+      if (typeof data !== "string") fail("createRecord", "data must be a JSON string");
+      try {
+        parsed = JSON.parse(data);
+      } catch (e) {
+        fail("createRecord", "data is not valid JSON: " + e.message);
+      }
+      if (!isPlainObject(parsed)) fail("createRecord", "data must be a JSON object");
+      var id = crypto.randomUUID();
+      addTask({ id: id, entity: entity, subject: parsed.subject, description: parsed.description, created: new Date() });
+      return JSON.stringify({ id: id });
+    },
+
+    getEnvironment: function () {
+      return JSON.stringify({
+        clientUrl: config.hostOrigin, appUrl: config.hostOrigin + "/", orgId: config.orgId,
+        userId: "local-agent", crmVersion: "9.2",
+      });
+    },
+  };
+
+  function handlerName(method, name) {
+    if (typeof name !== "string" || !name || name.length > 100) fail(method, "the event name must be a non-empty string");
+    return name;
+  }
+
+  /** The phone of `$filter=mobilephone eq '<value>'` (URL-decoded, then OData '' → '),
+   *  or null when the query has no $filter (all contacts). */
+  function mobilephoneFilter(query) {
+    var filter = null;
+    query.replace(/^\?/, "").split("&").forEach(function (part) {
+      if (!part) return;
+      var eq = part.indexOf("=");
+      var key, value;
+      try {
+        key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+        value = eq < 0 ? "" : decodeURIComponent(part.slice(eq + 1));
+      } catch (e) {
+        fail("searchAndOpenRecords", "the query is not valid URL encoding");
+      }
+      if (key.toLowerCase() === "$filter") filter = value;
+    });
+    if (filter === null) return null;
+    var m = /^\s*mobilephone\s+eq\s+'((?:[^']|'')*)'\s*$/i.exec(filter);
+    if (!m) fail("searchAndOpenRecords", "the local host only understands $filter=mobilephone eq '<value>'");
+    return m[1].replace(/''/g, "'");
+  }
+
+  // --- notifications (toasts) ------------------------------------------------------------
+
+  var toasts = document.getElementById("toasts");
+
+  function addNotification(input, resolve) {
+    state.counters.notification += 1;
+    var params = input.templateParameters || {};
+    var n = {
+      id: state.counters.notification, templateName: input.templateName, params: params,
+      deadline: Date.now() + config.timeoutMs, resolve: resolve,
+    };
+    var countdown = el("span", { className: "countdown" });
+    var bar = el("span", { className: "bar" });
+    var fields = el("dl", { className: "toast-fields" });
+    [["Customer", params.customerName], ["Phone", params.extn_phonenumber],
+     ["Comments", params.extn_comments], ["Media", params.extn_media_type]].forEach(function (pair) {
+      var value = display(pair[1]);
+      fields.append(el("dt", { text: pair[0] }), el("dd", { text: value || "—", data: { field: pair[0].toLowerCase() } }));
+    });
+    n.element = el("div", { className: "toast", attrs: { role: "alertdialog", "aria-label": "Incoming notification" },
+                            data: { notificationId: String(n.id) } }, [
+      el("div", { className: "toast-head" }, [
+        el("span", { className: "toast-icon", attrs: { "aria-hidden": "true" } }),
+        el("span", { className: "toast-title", text: input.templateName }),
+      ]),
+      fields,
+      el("div", { className: "progress" }, [bar]),
+      el("div", { className: "toast-foot" }, [
+        countdown,
+        el("button", { className: "reject", text: "Reject", attrs: { type: "button" },
+                       on: { click: function () { answer(n, "Reject"); } } }),
+        el("button", { className: "accept", text: "Accept", attrs: { type: "button" },
+                       on: { click: function () { answer(n, "Accept"); } } }),
+      ]),
+    ]);
+    n.countdown = countdown;
+    n.bar = bar;
+    state.notifications.push(n);
+    toasts.append(n.element);
+    tick();
+  }
+
+  var OUTCOMES = {
+    Accept: { actionName: "Accept", responseReason: "Accept" },
+    Reject: { actionName: "Reject", responseReason: "DeclinedByAgent" },
+    Timeout: { actionName: "Timeout", responseReason: "DisplayTimeout" },
+  };
+
+  function answer(n, action) {
+    var index = state.notifications.indexOf(n);
+    if (index < 0) return false;
+    state.notifications.splice(index, 1);
+    n.element.remove();
+    n.resolve(JSON.stringify(OUTCOMES[action]));
+    return true;
+  }
+
+  function tick() {
+    var now = Date.now();
+    state.notifications.slice().forEach(function (n) {
+      var left = n.deadline - now;
+      if (left <= 0) {
+        answer(n, "Timeout");
+        return;
+      }
+      n.countdown.textContent = "Times out in " + Math.ceil(left / 1000) + " s";
+      n.bar.style.width = Math.max(0, Math.min(100, (left / config.timeoutMs) * 100)) + "%";
+    });
+  }
+  setInterval(tick, 200);
+
+  // --- sessions ----------------------------------------------------------------------------
+
+  var tabs = document.getElementById("session-tabs");
+  var sessionViews = document.getElementById("session-views");
+  var homeView = document.getElementById("home-view");
+  var homeTab = tabs.querySelector(".tab.home");
+  document.getElementById("home-tab").addEventListener("click", function () { focusSession(null, true); });
+
+  function addSession(input) {
+    state.counters.session += 1;
+    var params = input.templateParameters || {};
+    var id = "session-" + state.counters.session;
+    var title = display(params.customerName) || display(params.extn_phonenumber) || "Session " + state.counters.session;
+    var session = { id: id, title: title, templateName: input.templateName, params: params };
+
+    var rows = Object.keys(params).map(function (key) {
+      return el("tr", {}, [el("th", { text: key }), el("td", { text: display(params[key]) })]);
+    });
+    session.view = el("section", { className: "view session-view", data: { sessionId: id }, attrs: { "aria-label": title } }, [
+      el("h1", { text: title }),
+      el("p", { className: "template" }, ["Template: ", el("code", { className: "template-name", text: input.templateName })]),
+      el("div", { className: "card" }, [
+        el("h2", { text: "Template parameters" }),
+        el("table", { className: "grid params" }, [el("tbody", {}, rows)]),
+      ]),
+    ]);
+    session.view.hidden = true;
+    session.tab = el("li", { className: "tab", data: { sessionId: id, focused: "false" } }, [
+      el("button", { className: "tab-main", attrs: { type: "button", title: title },
+                     on: { click: function () { focusSession(id, true); } } }, [
+        el("span", { className: "tab-icon call-icon", attrs: { "aria-hidden": "true" } }),
+        el("span", { className: "tab-title", text: title }),
+      ]),
+      el("button", { className: "tab-close", text: "×", attrs: { type: "button", "aria-label": "Close session " + title },
+                     on: { click: function () { closeSession(id); } } }),
+    ]);
+    state.sessions.push(session);
+    tabs.append(session.tab);
+    sessionViews.append(session.view);
+    focusSession(id, false); // Dynamics opens a new session in front
+    return id;
+  }
+
+  function findSession(id) {
+    return state.sessions.find(function (s) { return s.id === id; }) || null;
+  }
+
+  /** Bring a session (or Home, id null) to the front; a user's click raises onSessionSwitched. */
+  function focusSession(id, byUser) {
+    var session = id === null ? null : findSession(id);
+    if (id !== null && !session) return false;
+    if (state.focused === id) return true;
+    state.focused = id;
+    homeView.hidden = id !== null;
+    homeTab.dataset.focused = String(id === null);
+    state.sessions.forEach(function (s) {
+      s.view.hidden = s.id !== id;
+      s.tab.dataset.focused = String(s.id === id);
+    });
+    if (session && byUser) raise("onSessionSwitched", { sessionId: id, focussed: true, context: session.params });
+    return true;
+  }
+
+  function closeSession(id) {
+    var session = findSession(id);
+    if (!session) return false;
+    state.sessions.splice(state.sessions.indexOf(session), 1);
+    session.tab.remove();
+    session.view.remove();
+    if (state.focused === id) focusSession(null, false);
+    raise("onSessionClosed", { sessionId: id });
+    return true;
+  }
+
+  // --- tasks, contacts, click-to-act ----------------------------------------------------------
+
+  var taskList = document.getElementById("tasks");
+
+  function addTask(task) {
+    state.tasks.push(task);
+    document.getElementById("tasks-empty").hidden = true;
+    var head = el("div", { className: "record-head" }, [
+      el("span", { className: "subject", text: display(task.subject) || "(no subject)" }),
+      task.entity === "task" ? null : el("span", { className: "entity", text: task.entity }),
+      el("span", { className: "time", text: clock(task.created) }),
+    ]);
+    taskList.prepend(el("li", { data: { recordId: task.id } }, [
+      head, el("div", { className: "description", text: display(task.description) }),
+    ]));
+  }
+
+  function renderContacts() {
+    var tbody = document.querySelector("#contacts tbody");
+    tbody.replaceChildren();
+    state.contacts.forEach(function (c) {
+      tbody.append(el("tr", { data: { contactId: c.contactid } }, [
+        el("td", { text: c.fullname }),
+        el("td", {}, [el("button", { className: "link phone", text: c.mobilephone, attrs: { type: "button", title: "Call " + c.mobilephone },
+                                     on: { click: function () { clickToAct(c); } } })]),
+      ]));
+    });
+  }
+
+  function openContact(contact) {
+    document.querySelectorAll("#contacts tr[data-opened]").forEach(function (row) { delete row.dataset.opened; });
+    var row = Array.prototype.find.call(document.querySelectorAll("#contacts tbody tr"),
+                                        function (r) { return r.dataset.contactId === contact.contactid; });
+    if (row) row.dataset.opened = "true";
+  }
+
+  function clickToAct(contact) {
+    if (!state.clickToAct) {
+      var hint = document.getElementById("cta-hint");
+      hint.dataset.flash = "true";
+      setTimeout(function () { delete hint.dataset.flash; }, 1200);
+      return false;
+    }
+    return raise("onclicktoact", {
+      value: contact.mobilephone, name: contact.fullname, format: "Phone",
+      entityLogicalName: "contact", entityId: contact.contactid,
+    });
+  }
+
+  // --- panel mode, status chips --------------------------------------------------------------
+
+  function applyMode(mode) {
+    state.mode = mode;
+    body.dataset.mode = String(mode);
+    var toggle = document.getElementById("panel-toggle");
+    toggle.textContent = mode === 0 ? "+" : "–";
+    toggle.title = mode === 0 ? "Expand" : "Minimize";
+    toggle.setAttribute("aria-label", mode === 0 ? "Expand panel" : "Minimize panel");
+    renderStatus();
+  }
+
+  function modeByUser(mode) {
+    if (state.mode === mode) return;
+    applyMode(mode);
+    raise("onmodechanged", { value: mode });
+  }
+  document.getElementById("panel-toggle").addEventListener("click", function () { modeByUser(state.mode === 0 ? 1 : 0); });
+  document.getElementById("mode-state").addEventListener("click", function () { modeByUser(1); });
+
+  function renderStatus() {
+    var cta = document.getElementById("cta-state");
+    cta.textContent = "Click-to-act: " + (state.clickToAct ? "on" : "off");
+    cta.dataset.on = String(state.clickToAct);
+    body.dataset.clickToAct = String(state.clickToAct);
+    document.getElementById("mode-state").textContent = "Panel: " + MODES[state.mode];
+    var names = Array.from(state.handlers.keys());
+    var handlers = document.getElementById("handlers-state");
+    handlers.textContent = "Handlers: " + (names.length ? names.length : "none");
+    handlers.title = names.length ? "Events the widget listens to: " + names.join(", ") : "The widget listens to no events";
+  }
+
+  // --- the CIF call log panel ------------------------------------------------------------------
+
+  var logList = document.getElementById("cif-log");
+  var logCount = document.getElementById("log-count");
+
+  function addLogRow(kind, time, name, detail) {
+    var result = el("span", { className: "result", text: "pending…" });
+    var row = el("li", { className: "log-entry", data: { kind: kind, state: "pending" } }, [
+      el("span", { className: "time", text: clock(time) }),
+      el("span", { className: "dir", text: kind,
+                   attrs: { title: kind === "call" ? "widget → host" : "host → widget" } }),
+      el("code", { className: "method", text: name }),
+      el("code", { className: "args", text: truncate(detail, 400), attrs: { title: truncate(detail, 4000) } }),
+      result,
+    ]);
+    logList.prepend(row);
+    while (logList.children.length > MAX_LOG_ROWS) logList.lastElementChild.remove();
+    logCount.textContent = String(cifLog.length);
+    return {
+      settle: function (ok, value) {
+        row.dataset.state = ok === null ? "skipped" : ok ? "ok" : "error";
+        var text = (ok === false ? "✗ " : ok ? "✓ " : "") + display(value === undefined ? "ok" : value);
+        result.textContent = truncate(text, 300);
+        result.title = truncate(text, 4000);
+      },
+    };
+  }
+
+  function logCall(entry) {
+    return addLogRow("call", new Date(entry.at), entry.method, display(entry.args));
+  }
+
+  function logEvent(record) {
+    return addLogRow("event", new Date(record.at), "event " + record.name, record.payload);
+  }
+
+  // --- helpers for tests and people at the console ----------------------------------------------
+
+  window.cifHost = {
+    pendingNotifications: function () {
+      return state.notifications.map(function (n, index) {
+        return { index: index, id: n.id, templateName: n.templateName, templateParameters: n.params,
+                 secondsLeft: Math.max(0, Math.ceil((n.deadline - Date.now()) / 1000)) };
+      });
+    },
+    answer: function (index, action) {
+      if (action !== "Accept" && action !== "Reject") throw new Error('action must be "Accept" or "Reject"');
+      var n = state.notifications[index];
+      if (!n) throw new Error("no pending notification at index " + index);
+      return answer(n, action);
+    },
+    sessions: function () {
+      return state.sessions.map(function (s) {
+        return { sessionId: s.id, title: s.title, templateName: s.templateName, templateParameters: s.params,
+                 focused: state.focused === s.id };
+      });
+    },
+    tasks: function () {
+      return state.tasks.map(function (t) {
+        return { id: t.id, entity: t.entity, subject: t.subject, description: t.description };
+      });
+    },
+    clickToAct: function (phone) {
+      var contact = state.contacts.find(function (c) { return c.mobilephone === phone; });
+      if (!contact) throw new Error("no contact with mobile phone " + phone);
+      return clickToAct(contact);
+    },
+    switchSession: function (id) { return focusSession(id, true); },
+    closeSession: function (id) { return closeSession(id); },
+    events: function () {
+      return state.events.map(function (e) {
+        return { id: e.id, name: e.name, payload: e.payload, delivered: e.delivered, handled: e.handled };
+      });
+    },
+    handlers: function () { return Object.fromEntries(state.handlers); },
+    mode: function () { return state.mode; },
+    clickToActEnabled: function () { return state.clickToAct; },
+    contactsLoaded: function () { return contactsReady.then(function () { return state.contacts.length; }); },
+  };
+
+  renderStatus();
+  // Load the widget only now that the message listener is in place: its first calls
+  // (setClickToAct, addHandler…) must not arrive before anyone listens.
+  frame.src = frame.dataset.src;
+})();

@@ -1,0 +1,229 @@
+"""End-to-end flows (issue 7): real server, real Chromium, the widget in the local CIF
+host exactly as Dynamics frames it (host on 127.0.0.1, widget on localhost).
+
+Each flow leaves a screenshot in test-artifacts/. The module runs on a stack of its own
+so calls left open by other tests are not redelivered into these flows."""
+import json
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from tests.conftest import (Api, Identity, call_payload, chromium_context, sign_in_popup, start_stack, status_of,
+                            stop_stack, wait_status)
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+MARIA = ("+15551234567", "Maria Campbell")
+ANN = ("+15557654321", "Ann <b>O'Neil</b>")
+
+WATCH_STATUS = """
+(() => {
+  window.__states = [];
+  const watch = () => {
+    const el = document.getElementById('status');
+    if (!el) return setTimeout(watch, 5);
+    window.__states.push(el.dataset.state);
+    new MutationObserver(() => window.__states.push(el.dataset.state))
+      .observe(el, {attributes: true, attributeFilter: ['data-state']});
+  };
+  watch();
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("e2e-stack"))
+    identity = Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
+    yield stack, identity, Api(stack, identity.sender_token())
+    stop_stack(stack)
+
+
+@pytest.fixture
+def context(playwright_instance, e2e):
+    with chromium_context(playwright_instance, e2e[0].certs) as ctx:
+        ctx.add_init_script(WATCH_STATUS)
+        yield ctx
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def open_host(context, stack, user="alice", query=""):
+    page = context.new_page()
+    sign_in_popup(context, page, f"{stack.url}/{query}", user)
+    widget = page.frame_locator("#widget-frame")
+    widget.locator("body[data-registered]").wait_for(timeout=60_000)
+    return page, widget
+
+
+def call(sender, identity, user="alice", phone=MARIA[0], **fields):
+    body = {"userId": identity.oid(user), "message": call_payload(phone=phone, **fields)}
+    for key in ("ttlSeconds", "messageId"):
+        if key in fields:
+            body[key] = body["message"].pop(key)
+    r = sender.call("POST", "/api/SendMessageToUser", body)
+    assert r.status_code == 202, r.text
+    return r.json()["messageId"]
+
+
+def cif_calls(page, method: str) -> list:
+    return [c for c in page.evaluate("() => window.cifLog") if c["method"] == method]
+
+
+def pending(page, count: int = 1, timeout: float = 15_000):
+    page.wait_for_function(f"() => window.cifHost.pendingNotifications().length >= {count}", timeout=timeout)
+    return page.evaluate("() => window.cifHost.pendingNotifications()")
+
+
+def test_01_sign_in_gray_to_green(context, e2e):
+    stack, identity, _ = e2e
+    page, widget = open_host(context, stack)
+    states = page.frames[1].evaluate("() => window.__states") if len(page.frames) > 1 else []
+    assert states[0] == "disconnected" and states[-1] == "connected"
+    assert "connecting" in states
+    assert widget.locator("#user").text_content() == "Signed in as alice@contoso.test"
+    assert [c["args"] for c in cif_calls(page, "setClickToAct")] == [[True]]
+    assert [c["args"] for c in cif_calls(page, "setMode")] == [[1]]
+    shot(page, "01-sign-in-green")
+
+
+def test_02_known_caller_accept_opens_session(context, e2e):
+    stack, identity, sender = e2e
+    page, widget = open_host(context, stack)
+    message_id = call(sender, identity, interactionId="int-02")
+    (n,) = pending(page)
+    assert n["templateName"] == "extn_voice_notification"
+    assert n["templateParameters"]["customerName"] == MARIA[1]
+    assert page.get_by_text(MARIA[1]).first.is_visible()
+    shot(page, "02-notification")
+    page.get_by_role("button", name="Accept").first.click()
+    page.wait_for_function("() => window.cifHost.sessions().length === 1")
+    (session,) = page.evaluate("() => window.cifHost.sessions()")
+    assert session["templateName"] == "extn_voice_identified_session"
+    params = session["templateParameters"]
+    assert params["customerRecordId"] and params["extn_phonenumber"] == MARIA[0]
+    assert params["extn_interactionid"] == "int-02" and params["customerEntityName"] == "contact"
+    wait_status(sender, message_id, "accepted")
+    shot(page, "02-accepted-session")
+
+
+def test_03_reject_records_a_task(context, e2e):
+    stack, identity, sender = e2e
+    page, _ = open_host(context, stack)
+    message_id = call(sender, identity)
+    pending(page)
+    page.get_by_role("button", name="Reject").first.click()
+    page.wait_for_function("() => window.cifHost.tasks().length === 1")
+    (task,) = page.evaluate("() => window.cifHost.tasks()")
+    assert task["subject"] == "Reject - DeclinedByAgent" and MARIA[1] in task["description"]
+    assert wait_status(sender, message_id, "rejected")["reason"] == "Reject/DeclinedByAgent"
+    shot(page, "03-rejected-task")
+
+
+def test_04_unanswered_call_times_out_as_missed(context, e2e):
+    stack, identity, sender = e2e
+    page, _ = open_host(context, stack, query="?timeout=3")
+    message_id = call(sender, identity)
+    pending(page)
+    page.wait_for_function("() => window.cifHost.tasks().length === 1", timeout=15_000)
+    assert page.evaluate("() => window.cifHost.tasks()")[0]["subject"] == "Timeout - DisplayTimeout"
+    wait_status(sender, message_id, "missed")
+    shot(page, "04-missed-task")
+
+
+def test_05_unknown_number_shows_the_number_and_still_opens_a_session(context, e2e):
+    stack, identity, sender = e2e
+    page, _ = open_host(context, stack)
+    message_id = call(sender, identity, phone="+15550009999")
+    (n,) = pending(page)
+    assert n["templateParameters"]["customerName"] == "+15550009999"
+    assert n["templateParameters"]["customerRecordId"] == ""
+    shot(page, "05-unknown-caller")
+    page.get_by_role("button", name="Accept").first.click()
+    page.wait_for_function("() => window.cifHost.sessions().length === 1")
+    assert page.evaluate("() => window.cifHost.sessions()")[0]["templateName"] == "extn_default_session"
+    wait_status(sender, message_id, "accepted")
+
+
+def test_06_two_tabs_both_notified_outcome_recorded_once(context, e2e):
+    stack, identity, sender = e2e
+    first, _ = open_host(context, stack)
+    second, _ = open_host(context, stack)  # sessionStorage is per tab: it signs in too
+    message_id = call(sender, identity)
+    pending(first)
+    pending(second)
+    first.get_by_role("button", name="Accept").first.click()
+    wait_status(sender, message_id, "accepted")
+    second.get_by_role("button", name="Reject").first.click()
+    second.wait_for_function("() => window.cifHost.tasks().length === 1")
+    time.sleep(0.5)
+    body = status_of(sender, message_id)
+    assert body["status"] == "accepted" and body["deliveries"] >= 1
+    shot(second, "06-second-tab")
+
+
+def test_07_offline_agent_gets_queued_call_once_on_sign_in(context, e2e):
+    stack, identity, sender = e2e
+    message_id = call(sender, identity, user="bob", ttlSeconds=60)
+    assert status_of(sender, message_id)["status"] == "queued"
+    page, _ = open_host(context, stack, user="bob")
+    pending(page)
+    time.sleep(1.0)
+    assert len(cif_calls(page, "notifyEvent")) == 1
+    page.get_by_role("button", name="Accept").first.click()
+    wait_status(sender, message_id, "accepted")
+    shot(page, "07-queued-delivered")
+
+
+def test_10_bob_never_sees_alices_calls(playwright_instance, e2e):
+    stack, identity, sender = e2e
+    with chromium_context(playwright_instance, stack.certs) as alice_ctx, \
+            chromium_context(playwright_instance, stack.certs) as bob_ctx:
+        alice, _ = open_host(alice_ctx, stack, "alice")
+        bob, _ = open_host(bob_ctx, stack, "bob")
+        message_id = call(sender, identity, user="alice")
+        pending(alice)
+        time.sleep(1.0)
+        assert cif_calls(bob, "notifyEvent") == []
+        alice.get_by_role("button", name="Reject").first.click()
+        wait_status(sender, message_id, "rejected")
+        shot(bob, "10-bob-quiet")
+
+
+def test_11_hostile_text_is_rendered_as_text(context, e2e):
+    stack, identity, sender = e2e
+    page, widget = open_host(context, stack)
+    page.evaluate("() => { window.__canary = 'intact'; }")
+    page.frames[1].evaluate("() => { window.__canary = 'intact'; }")
+    hostile = '<img src=x onerror="window.__canary=\'pwned\'"><script>window.__canary="pwned"</script>'
+    call(sender, identity, phone=ANN[0], comments=hostile)
+    (n,) = pending(page)
+    assert n["templateParameters"]["customerName"] == ANN[1]
+    assert page.get_by_text(hostile).first.is_visible()  # shown literally
+    assert page.get_by_text(ANN[1]).first.is_visible()
+    # a phone with a quote: doubled for OData, then URL-encoded, in the recorded lookup
+    call(sender, identity, phone="+1555'0001")
+    page.wait_for_function("() => window.cifLog.filter(c => c.method === 'searchAndOpenRecords').length >= 2")
+    query = cif_calls(page, "searchAndOpenRecords")[-1]["args"][1]
+    assert "mobilephone eq '%2B1555%27%270001'" in query
+    assert unquote(query.split("eq '", 1)[1][:-1]) == "+1555''0001"
+    time.sleep(0.5)
+    assert page.evaluate("() => window.__canary") == "intact"
+    assert page.frames[1].evaluate("() => window.__canary") == "intact"
+    assert widget.locator("#recent img").count() == 0
+    shot(page, "11-hostile-text")
+
+
+def test_12_click_to_act_reaches_the_widget(context, e2e):
+    stack, _, _ = e2e
+    page, widget = open_host(context, stack)
+    page.evaluate(f"() => window.cifHost.clickToAct({json.dumps(MARIA[0])})")
+    widget.locator("body[data-click-to-act]").wait_for(timeout=10_000)
+    payload = json.loads(widget.locator("body").get_attribute("data-click-to-act"))
+    assert payload["value"] == MARIA[0] and payload["entityLogicalName"] == "contact"
+    shot(page, "12-click-to-act")
