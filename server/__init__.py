@@ -28,6 +28,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["validator"] = built.validator
     app.extensions["store"] = built.store
     app.extensions["functions"] = built.functions
+    if stack.signalr.endpoint == settings.public_url:
+        # The built-in emulator lives and dies with this process: rows of connections from
+        # a previous run (a crash sends no disconnected events) are stale by definition.
+        built.store.clear_connections(settings.HubName)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)

@@ -94,3 +94,12 @@ def test_locked_sqlite_is_unavailable_not_a_crash(tmp_path):
     finally:
         blocker.execute("ROLLBACK")
     assert store.get_message("m-locked") is None
+
+
+def test_clear_connections_forgets_only_that_hub(store):
+    store.upsert_connection(Connection("u1", "c1", "myhub", 1, 1.0))
+    store.upsert_connection(Connection("u2", "c2", "myhub", 1, 1.0))
+    store.upsert_connection(Connection("u3", "c3", "otherhub", 1, 1.0))
+    assert store.clear_connections("myhub") == 2
+    assert store.all_connections("myhub") == []
+    assert [c.connection_id for c in store.all_connections("otherhub")] == ["c3"]

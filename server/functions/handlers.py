@@ -116,17 +116,17 @@ class Functions:
         now = self.clock()
         message = Message(message_id, user_id, self.config.hub, json.dumps(payload), MessageStatus.QUEUED,
                           created=now, expires=now + ttl)
-        online = self.signalr.user_exists(self.config.hub, user_id)
-        if not online and ttl == 0:
+        # The store's live connections (kept by the service's signed connected/disconnected
+        # events) decide online vs queued: no extra round trip to the service. Should a row
+        # be stale, the message stays open and is redelivered on the user's next connect.
+        connections = len(self.store.user_connections(user_id, self.config.hub))
+        if not connections and ttl == 0:
             raise ApiError(404, "user_not_connected", f"User '{user_id}' has no live connection and ttlSeconds is 0.")
         try:
             self.store.add_message(message)
         except StoreConflict:
             raise ApiError(409, "duplicate_message_id", f"A message with id '{message_id}' exists already.") from None
-        status = MessageStatus.QUEUED
-        if online:
-            status = self._send(message)
-        connections = len(self.store.user_connections(user_id, self.config.hub))
+        status = self._send(message) if connections else MessageStatus.QUEUED
         event("SendMessageToUser", message=message_id, user=user_id, status=status, connections=connections)
         return FunctionResponse(202, {"messageId": message_id, "status": status, "connections": connections})
 

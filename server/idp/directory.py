@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 API_SCOPE_NAME = "access_as_user"
 SENDER_ROLE = "Notifications.Send"
 SEED_USERS = (("alice", "Alice Agent"), ("bob", "Bob Agent"))
+LOAD_USERS_ENV = "ADAPTOR_IDP_LOAD_USERS"  # N extra users for load tests (bench/), never persisted
+LOAD_USER_PREFIX = "load"
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class User:
     username: str
     name: str
     oid: str
+    listed: bool = True  # shown on the sign-in page (load users are not)
 
     @property
     def email(self) -> str:
@@ -54,6 +58,11 @@ class Directory:
     def api_audiences(self) -> tuple[str, ...]:
         return (self.api_client_id, f"api://{self.api_client_id}")
 
+    @property
+    def listed_users(self) -> list[User]:
+        """The users the sign-in page offers: the seeded ones, not the load users."""
+        return [u for u in self.users.values() if u.listed]
+
     def user_by_oid(self, oid: str) -> User | None:
         return next((u for u in self.users.values() if u.oid == oid), None)
 
@@ -75,8 +84,33 @@ def _thumbprint(key: rsa.RSAPrivateKey) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
+def load_users(tenant_id: str, count: int) -> dict[str, User]:
+    """`load00001`… with oids derived from the tenant and the name, so every run (and
+    every process of a load generator) agrees on them without storing anything."""
+    namespace = uuid.UUID(tenant_id)
+    users = {}
+    for i in range(1, count + 1):
+        name = f"{LOAD_USER_PREFIX}{i:05d}"
+        users[name] = User(name, f"Load Agent {i:05d}", str(uuid.uuid5(namespace, name)), listed=False)
+    return users
+
+
+def _load_user_count() -> int:
+    raw = os.environ.get(LOAD_USERS_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ValueError(f"{LOAD_USERS_ENV} must be a whole number, not {raw!r}") from None
+    if not 0 <= count <= 99_999:
+        raise ValueError(f"{LOAD_USERS_ENV} must be from 0 to 99999, not {count}")
+    return count
+
+
 def load_directory(state_dir: Path) -> Directory:
-    """Load the tenant from state_dir, creating it (keys, secrets, oids) the first time."""
+    """Load the tenant from state_dir, creating it (keys, secrets, oids) the first time;
+    ADAPTOR_IDP_LOAD_USERS=N adds N load users (see `load_users`), kept in memory only."""
     state_dir.mkdir(parents=True, exist_ok=True)
     meta_path, key_path = state_dir / "identity.json", state_dir / "idp-signing-key.pem"
     if not meta_path.exists() or not key_path.exists():
@@ -96,10 +130,12 @@ def load_directory(state_dir: Path) -> Directory:
     meta = json.loads(meta_path.read_text())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     s = meta["sender"]
+    users = {k: User(k, v["name"], v["oid"]) for k, v in meta["users"].items()}
+    users.update({k: u for k, u in load_users(meta["tenant_id"], _load_user_count()).items() if k not in users})
     return Directory(
         tenant_id=meta["tenant_id"],
         api_client_id=meta["api_client_id"],
-        users={k: User(k, v["name"], v["oid"]) for k, v in meta["users"].items()},
+        users=users,
         sender=SenderApp(s["client_id"], s["client_secret"], s["oid"], tuple(s["roles"])),
         private_key=key,
         kid=_thumbprint(key),

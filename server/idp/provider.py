@@ -159,11 +159,11 @@ def authorize(tenant: str):
                                                   "error_description": f"{error} in the authorize request"})
     users = _directory().users
     if request.method == "GET":
-        return render_template("signin.html", params=params, users=users.values(),
+        return render_template("signin.html", params=params, users=_directory().listed_users,
                                hint=params.get("login_hint", "").split("@")[0])
     user = users.get(request.form.get("user", ""))
     if user is None:
-        return render_template("signin.html", params=params, users=users.values(), hint="",
+        return render_template("signin.html", params=params, users=_directory().listed_users, hint="",
                                message="Choose one of the test users."), 400
     code = _grants().new_code(CodeGrant(
         client_id=params["client_id"], redirect_uri=params["redirect_uri"], username=user.username,

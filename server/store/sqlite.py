@@ -91,6 +91,10 @@ class SqliteStore:
                               " WHERE hub=? ORDER BY user_id, updated", (hub,)).fetchall()
         return [Connection(*r) for r in rows]
 
+    def clear_connections(self, hub: str) -> int:
+        with self._tx(write=True) as db:
+            return db.execute("DELETE FROM connections WHERE hub=?", (hub,)).rowcount
+
     # messages
     def add_message(self, m: Message) -> None:
         with self._tx(write=True) as db:

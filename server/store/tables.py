@@ -92,6 +92,15 @@ class TableStore:
         rows = self._call(lambda: list(self.connections.query_entities("HubName eq @h", parameters={"h": hub})))
         return sorted((_connection(r) for r in rows), key=lambda c: (c.user_id, c.updated))
 
+    def clear_connections(self, hub: str) -> int:
+        stale = self.all_connections(hub)
+        for conn in stale:
+            try:
+                self._call(lambda: self.connections.delete_entity(conn.user_id, conn.connection_id))
+            except ResourceNotFoundError:
+                pass
+        return len(stale)
+
     # messages
     def add_message(self, m: Message) -> None:
         entity = {"PartitionKey": m.message_id, "RowKey": MESSAGE_ROW, "UserId": m.user_id, "HubName": m.hub,
