@@ -71,6 +71,10 @@ def call(sender, identity, user="alice", phone=MARIA[0], **fields):
     return r.json()["messageId"]
 
 
+def widget_frame(page):
+    return next(f for f in page.frames if "/widget/" in f.url)
+
+
 def cif_calls(page, method: str) -> list:
     return [c for c in page.evaluate("() => window.cifLog") if c["method"] == method]
 
@@ -83,7 +87,7 @@ def pending(page, count: int = 1, timeout: float = 15_000):
 def test_01_sign_in_gray_to_green(context, e2e):
     stack, identity, _ = e2e
     page, widget = open_host(context, stack)
-    states = page.frames[1].evaluate("() => window.__states") if len(page.frames) > 1 else []
+    states = widget_frame(page).evaluate("() => window.__states")
     assert states[0] == "disconnected" and states[-1] == "connected"
     assert "connecting" in states
     assert widget.locator("#user").text_content() == "Signed in as alice@contoso.test"
@@ -199,7 +203,7 @@ def test_11_hostile_text_is_rendered_as_text(context, e2e):
     stack, identity, sender = e2e
     page, widget = open_host(context, stack)
     page.evaluate("() => { window.__canary = 'intact'; }")
-    page.frames[1].evaluate("() => { window.__canary = 'intact'; }")
+    widget_frame(page).evaluate("() => { window.__canary = 'intact'; }")
     hostile = '<img src=x onerror="window.__canary=\'pwned\'"><script>window.__canary="pwned"</script>'
     call(sender, identity, phone=ANN[0], comments=hostile)
     (n,) = pending(page)
@@ -214,7 +218,7 @@ def test_11_hostile_text_is_rendered_as_text(context, e2e):
     assert unquote(query.split("eq '", 1)[1][:-1]) == "+1555''0001"
     time.sleep(0.5)
     assert page.evaluate("() => window.__canary") == "intact"
-    assert page.frames[1].evaluate("() => window.__canary") == "intact"
+    assert widget_frame(page).evaluate("() => window.__canary") == "intact"
     assert widget.locator("#recent img").count() == 0
     shot(page, "11-hostile-text")
 
