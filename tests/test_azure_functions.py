@@ -25,10 +25,10 @@ CASES = [
     ("negotiate-no-token", "negotiate", "POST", "/api/negotiate", {}, None, None, 401, {"error": "missing_token"}),
     ("negotiate-garbage-token", "negotiate", "GET", "/api/negotiate", {}, "garbage", None, 401, {"error": "invalid_token"}),
     ("negotiate-sender", "negotiate", "POST", "/api/negotiate", {}, "sender", None, 403, {"error": "insufficient_scope"}),
-    ("userclient", "userclient", "POST", "/api/userclient", {}, "alice",
-     {"connectionId": "az-c-1", "connectionStatus": 1}, 200, {"body": {"connectionId": "az-c-1", "connectionStatus": 1}}),
+    ("userclient-unknown-connection", "userclient", "POST", "/api/userclient", {}, "alice",
+     {"connectionId": "az-c-1", "connectionStatus": 1}, 404, {"error": "unknown_connection"}),
     ("userclient-seed-spelling", "userclient", "POST", "/api/userclient", {}, "alice",
-     {"connectionId": "az-c-2", "ConnctionStatus": 1}, 200, {"keys": ["connectionId"]}),
+     {"connectionId": "az-c-2", "ConnctionStatus": 0}, 200, {"body": {"connectionId": "az-c-2", "connectionStatus": 0}}),
     ("userclient-impersonation", "userclient", "POST", "/api/userclient", {}, "alice",
      {"connectionId": "az-c-3", "userId": "someone-else"}, 403, {"error": "user_mismatch"}),
     ("userclient-malformed", "userclient", "POST", "/api/userclient", {}, "alice",
@@ -122,7 +122,7 @@ def test_azure_entry_point(case, azure_app, stack, tokens):
 
 def test_signalr_triggers_reach_the_same_handlers(azure_app, identity, tokens, stack):
     """connected → stored (userclient by another agent is then refused), ack → recorded,
-    disconnected → removed (the owner can register it again)."""
+    disconnected → removed."""
     module, fns = azure_app
     alice, connection = identity.oid("alice"), "az-trigger-" + uuid.uuid4().hex[:8]
 
@@ -150,4 +150,6 @@ def test_signalr_triggers_reach_the_same_handlers(azure_app, identity, tokens, s
 
     fns["OnClientDisconnect"](ctx("connections", "disconnected"))
     bob_again = fns["userclient"](bob_req)
-    assert bob_again.status_code == 200  # the connection is gone, so nobody owns it any more
+    # the row is gone, and the service never had such a connection: nothing to register
+    assert bob_again.status_code == 404
+    assert json.loads(bob_again.get_body())["error"] == "unknown_connection"

@@ -91,6 +91,7 @@ def test_01_sign_in_gray_to_green(context, e2e):
     assert states[0] == "disconnected" and states[-1] == "connected"
     assert "connecting" in states
     assert widget.locator("#user").text_content() == "Signed in as alice@contoso.test"
+    page.wait_for_function("() => window.cifLog.some(c => c.method === 'setMode')")
     assert [c["args"] for c in cif_calls(page, "setClickToAct")] == [[True]]
     assert [c["args"] for c in cif_calls(page, "setMode")] == [[1]]
     shot(page, "01-sign-in-green")

@@ -152,10 +152,24 @@ def test_userclient_rejects_bad_bodies(stack, tokens, body, code):
 
 
 def test_userclient_accepts_the_seed_misspelling(stack, tokens):
-    r = Api(stack, tokens["alice"]).call("POST", "/api/userclient", {"ConnectionId": "seed-c1", "ConnctionStatus": 1})
-    assert r.status_code == 200 and r.json()["connectionStatus"] == 1
-    r = Api(stack, tokens["alice"]).call("POST", "/api/userclient", {"connectionId": "seed-c1", "connectionStatus": 0})
-    assert r.status_code == 200
+    async def scenario():
+        agent = new_agent(stack, tokens["alice"], register=False)
+        await agent.start()
+        await agent.wait_registered()
+        api = Api(stack, tokens["alice"])
+        r = await asyncio.to_thread(api.call, "POST", "/api/userclient",
+                                    {"ConnectionId": agent.core.connection_id, "ConnctionStatus": 1})
+        assert r.status_code == 200 and r.json()["connectionStatus"] == 1
+        await agent.stop()
+
+    run_async(scenario())
+
+
+def test_userclient_refuses_connections_the_service_does_not_know(stack, tokens):
+    api = Api(stack, tokens["alice"])
+    expect(api.call("POST", "/api/userclient", {"connectionId": "made-up-1", "connectionStatus": 1}),
+           404, "unknown_connection")
+    assert api.call("POST", "/api/userclient", {"connectionId": "made-up-1", "connectionStatus": 0}).status_code == 200
 
 
 # --- upstream webhook -----------------------------------------------------------------

@@ -86,6 +86,9 @@ class Functions:
         known = self.store.get_connection(connection_id)
         if known is not None and known.user_id != user.user_id:
             raise forbidden("connection_not_yours", "That connection belongs to another user.")
+        if status == 1 and known is None and not self.signalr.connection_exists(self.config.hub, connection_id):
+            # Not announced by the service yet, and unknown to it: nothing to register.
+            raise ApiError(404, "unknown_connection", f"The SignalR service has no connection '{connection_id}'.")
         if status == 0:
             self.store.remove_connection(connection_id)
             event("userclient.removed", user=user.user_id, connection=connection_id)
@@ -116,17 +119,17 @@ class Functions:
         now = self.clock()
         message = Message(message_id, user_id, self.config.hub, json.dumps(payload), MessageStatus.QUEUED,
                           created=now, expires=now + ttl)
-        # The store's live connections (kept by the service's signed connected/disconnected
-        # events) decide online vs queued: no extra round trip to the service. Should a row
-        # be stale, the message stays open and is redelivered on the user's next connect.
-        connections = len(self.store.user_connections(user_id, self.config.hub))
-        if not connections and ttl == 0:
+        # Presence comes from the service, not the store: a disconnected event that never
+        # arrived (webhook down, crash) must not turn a queued call into a lost "sent" one.
+        online = self.signalr.user_exists(self.config.hub, user_id)
+        if not online and ttl == 0:
             raise ApiError(404, "user_not_connected", f"User '{user_id}' has no live connection and ttlSeconds is 0.")
         try:
             self.store.add_message(message)
         except StoreConflict:
             raise ApiError(409, "duplicate_message_id", f"A message with id '{message_id}' exists already.") from None
-        status = self._send(message) if connections else MessageStatus.QUEUED
+        status = self._send(message) if online else MessageStatus.QUEUED
+        connections = len(self.store.user_connections(user_id, self.config.hub))
         event("SendMessageToUser", message=message_id, user=user_id, status=status, connections=connections)
         return FunctionResponse(202, {"messageId": message_id, "status": status, "connections": connections})
 

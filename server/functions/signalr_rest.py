@@ -28,6 +28,18 @@ class SignalRRest:
         except httpx.HTTPError as exc:
             raise SignalRUnavailable(f"SignalR service unreachable: {exc}") from exc
 
+    def user_exists(self, hub: str, user_id: str) -> bool:
+        r = self._call("HEAD", self.connection.rest_url(hub, "users", user_id))
+        if r.status_code in (200, 404):
+            return r.status_code == 200
+        raise SignalRUnavailable(f"SignalR user check answered {r.status_code}")
+
+    def connection_exists(self, hub: str, connection_id: str) -> bool:
+        r = self._call("HEAD", self.connection.rest_url(hub, "connections", connection_id))
+        if r.status_code in (200, 404):
+            return r.status_code == 200
+        raise SignalRUnavailable(f"SignalR connection check answered {r.status_code}")
+
     def send_to_user(self, hub: str, user_id: str, target: str, arguments: list) -> None:
         self._send(self.connection.rest_url(hub, "users", user_id), target, arguments)
 

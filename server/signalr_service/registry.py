@@ -21,6 +21,7 @@ class ClientConnection:
     last_sent: float = field(default_factory=time.monotonic)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
+    connected_event: asyncio.Task | None = None  # the upstream 'connected' call in flight
 
     async def send_text(self, text: str) -> bool:
         """Serialized send (the socket is shared by REST pushes, pings and replies)."""

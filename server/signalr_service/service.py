@@ -152,8 +152,10 @@ class SignalRService:
         self.registry.add(conn)
         _event("connected", connection=conn.connection_id, user=conn.user_id, hub=hub)
         error = None
+        # The connected event runs beside the read loop (a slow webhook must not starve the
+        # keepalive); invocations and the disconnected event wait for it, keeping the order.
+        conn.connected_event = asyncio.get_running_loop().create_task(self.upstream.connected(conn))
         try:
-            await self.upstream.connected(conn)
             for record in first[1:]:
                 await self._on_record(conn, record)
             while not conn.closed:
@@ -171,6 +173,7 @@ class SignalRService:
             conn.closed = True
             self.registry.remove(conn)
             _event("disconnected", connection=conn.connection_id, user=conn.user_id, error=error)
+            await conn.connected_event
             await self.upstream.disconnected(conn, error)
 
     @staticmethod
@@ -193,6 +196,7 @@ class SignalRService:
             raise _ClientClosed(message.error)
         if isinstance(message, hp.Unsupported):
             raise hp.ProtocolError(f"message type {message.type} (streaming/stateful reconnect) is not supported")
+        await conn.connected_event  # the functions hear of the connection before its messages
         response = await self.upstream.invocation(conn, message.target, message.arguments, message.invocation_id)
         if message.invocation_id is None:
             return

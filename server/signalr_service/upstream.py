@@ -49,6 +49,10 @@ class Upstream:
                                             "upstream": event, "status": response.status_code,
                                             "body": response.text[:300]}))
                 return response
+            log.warning(json.dumps({"event": "upstream.failed", "connection": conn.connection_id,
+                                    "upstream": event, "status": response.status_code}))
+        log.error(json.dumps({"event": "upstream.lost", "connection": conn.connection_id, "upstream": event,
+                              "attempts": 1 + len(retries)}))
         return None
 
     async def connected(self, conn: ClientConnection) -> None:
