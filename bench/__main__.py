@@ -1,0 +1,50 @@
+"""`python -m bench widget|capacity|latency|faults|fuzz|all [--quick]` — see bench/__init__.py."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("what", choices=["widget", "capacity", "latency", "faults", "fuzz", "all", "report"])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in a minute or two")
+    parser.add_argument("--hold", type=float, default=None, help="capacity: seconds to hold each step (default 60)")
+    parser.add_argument("--steps", default=None, help="capacity: comma-separated agent counts (default 100,1000,2000,5000)")
+    parser.add_argument("--examples", type=int, default=None, help="fuzz: examples in total (default 120,000)")
+    parser.add_argument("--nodelay-experiment", action="store_true",
+                        help="latency: also run against bench/nodelay_server.py (TCP_NODELAY patched in)")
+    args = parser.parse_args(argv)
+
+    from . import report
+
+    ok = True
+    if args.what in ("widget", "all"):
+        from . import widget
+
+        ok &= widget.run(quick=args.quick)["passed_all"]
+    if args.what in ("latency", "all"):
+        from . import latency
+
+        latency.run(quick=args.quick)
+        if args.nodelay_experiment:
+            latency.run(quick=args.quick, nodelay_experiment=True)
+    if args.what in ("capacity", "all"):
+        from . import capacity
+
+        steps = [int(s) for s in args.steps.split(",")] if args.steps else None
+        ok &= capacity.run(quick=args.quick, hold=args.hold, steps=steps)["passed_all"]
+    if args.what in ("faults", "all"):
+        from . import faults
+
+        ok &= faults.run(quick=args.quick)["passed_all"]
+    if args.what in ("fuzz", "all"):
+        from . import fuzz
+
+        ok &= fuzz.run(quick=args.quick, examples=args.examples)["passed_all"]
+    print(f"\nwrote {report.write_markdown()}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
