@@ -122,6 +122,8 @@ def _load(record: str) -> dict:
         obj = json.loads(record)
     except ValueError as exc:
         raise ProtocolError(f"malformed JSON record: {exc.msg}") from None
+    except RecursionError:  # thousands of nested [ or {: valid JSON, but not a hub message
+        raise ProtocolError("JSON record nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolError("a record must be a JSON object")
     return obj

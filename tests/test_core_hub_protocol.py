@@ -424,3 +424,8 @@ def test_reader_default_limit_is_max_record():
     assert reader.feed("x" * hp.MAX_RECORD) == []
     with raises(f"record larger than {hp.MAX_RECORD} characters"):
         reader.feed("x")
+
+
+def test_deeply_nested_record_is_a_protocol_error_not_a_recursion_error():
+    with pytest.raises(hp.ProtocolError, match="nested too deeply"):
+        hp.decode("[" * 100_000 + "]" * 100_000)

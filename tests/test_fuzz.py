@@ -225,15 +225,11 @@ test_userclient_body = property_test("userclient_body", EXAMPLES)
 DEEP = "[" * 30_000 + "]" * 30_000  # 60,000 characters: under both 64 KiB limits
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="adaptor_core/hub_protocol.py _load catches only ValueError from json.loads")
 def test_deeply_nested_hub_record_is_a_protocol_error():
     with pytest.raises(hp.ProtocolError):
         hp.decode(DEEP)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="server/functions/http.py json_object catches only UnicodeDecodeError/ValueError")
 def test_deeply_nested_body_is_an_api_error():
     with pytest.raises(ApiError):
         _request(DEEP.encode()).json_object()

@@ -44,6 +44,8 @@ class FunctionRequest:
             value = json.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from None
+        except RecursionError:
+            raise ApiError(400, "malformed_json", "The body is nested too deeply.") from None
         if not isinstance(value, dict):
             raise ApiError(400, "malformed_json", "The body must be a JSON object.")
         return value
