@@ -98,6 +98,7 @@ class _Store:
 
 class _SignalR:
     def user_exists(self, hub: str, user_id: str) -> bool: return True
+    def connection_exists(self, hub: str, connection_id: str) -> bool: return True
     def send_to_user(self, hub: str, user_id: str, target: str, arguments: list) -> None: ...
     def send_to_connection(self, hub: str, connection_id: str, target: str, arguments: list) -> None: ...
 
