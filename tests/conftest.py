@@ -282,7 +282,7 @@ def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float =
     popup = popup_info.value
     popup.wait_for_load_state()
     popup.click(f"#signin-{user}")
-    popup.wait_for_event("close", timeout=15_000)
+    popup.wait_for_event("close", timeout=30_000)
     return popup
 
 

@@ -366,7 +366,14 @@ async def main() -> None:
     window.adaptor = adaptor  # for the console and tests: adaptor.delivered, adaptor.core.state
     ui.signin_button.addEventListener("click", create_proxy(adaptor.signin_clicked))
     if cif is not None:
-        adaptor.spawn(init_cif(cif, adaptor))
+        # Before sign-in: msal's HTTP is synchronous XHR, which would stall these
+        # postMessage round trips to the host while it runs.
+        from cif import CifError
+
+        try:
+            await init_cif(cif, adaptor)
+        except CifError as exc:
+            ui.set_status("disconnected", f"CIF set-up failed: {exc}")
     adaptor.start_connection()
 
 
