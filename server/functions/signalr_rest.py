@@ -28,17 +28,18 @@ class SignalRRest:
         except httpx.HTTPError as exc:
             raise SignalRUnavailable(f"SignalR service unreachable: {exc}") from exc
 
-    def user_exists(self, hub: str, user_id: str) -> bool:
-        r = self._call("HEAD", self.connection.rest_url(hub, "users", user_id))
+    def _exists(self, hub: str, kind: str, ident: str) -> bool:
+        """HEAD /users/<id> or /connections/<id>: 200 yes, 404 no, anything else unavailable."""
+        r = self._call("HEAD", self.connection.rest_url(hub, kind, ident))
         if r.status_code in (200, 404):
             return r.status_code == 200
-        raise SignalRUnavailable(f"SignalR user check answered {r.status_code}")
+        raise SignalRUnavailable(f"SignalR {kind} check answered {r.status_code}")
+
+    def user_exists(self, hub: str, user_id: str) -> bool:
+        return self._exists(hub, "users", user_id)
 
     def connection_exists(self, hub: str, connection_id: str) -> bool:
-        r = self._call("HEAD", self.connection.rest_url(hub, "connections", connection_id))
-        if r.status_code in (200, 404):
-            return r.status_code == 200
-        raise SignalRUnavailable(f"SignalR connection check answered {r.status_code}")
+        return self._exists(hub, "connections", connection_id)
 
     def send_to_user(self, hub: str, user_id: str, target: str, arguments: list) -> None:
         self._send(self.connection.rest_url(hub, "users", user_id), target, arguments)
