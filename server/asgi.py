@@ -14,13 +14,15 @@ import logging
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from .http_client import make_async_client
 from .signalr_service.service import ServiceConfig, SignalRService
 from .signalr_service.upstream import Upstream
 
 log = logging.getLogger("server")
+
+AUTHORITY_DOCS = ("/{tenant}/v2.0/.well-known/openid-configuration", "/{tenant}/discovery/v2.0/keys")
 
 
 def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
@@ -48,7 +50,12 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
         await service.stop()
         await upstream_http.aclose()
 
-    routes = service.routes() + [Mount("/", app=WSGIMiddleware(flask_app, workers=wsgi_workers))]
+    # The authority's discovery document and keys get their own small thread pool: when
+    # the authority is this server, a validator fetching them must not wait for a thread
+    # held by a request that is itself waiting for the validator.
+    authority_docs = WSGIMiddleware(flask_app, workers=2)
+    routes = service.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
+    routes.append(Mount("/", app=WSGIMiddleware(flask_app, workers=wsgi_workers)))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.signalr = service
     return app
