@@ -23,6 +23,9 @@ HANDSHAKE_TIMEOUT = 15.0
 NEGOTIATE_TIMEOUT = 20.0  # a negotiate that hangs (token, /api/negotiate, service) is a failure
 RECONNECT_DELAYS = (0.0, 2.0, 10.0, 30.0)  # then every 30 s
 JITTER = 0.2  # ± fraction applied to non-zero delays so agents don't reconnect in lockstep
+# A failed /api/userclient is tried again on the same connection: without its store row
+# the functions can't count the connection (a lost 'connected' event leaves no other).
+REGISTER_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0)  # then every 30 s
 
 
 class State:
@@ -64,7 +67,9 @@ class CloseSocket:
 
 @dataclass(frozen=True)
 class Connected:
-    """Handshake done: register the client (/api/userclient) with this connection id."""
+    """Handshake done (or a registration retry is due): register the client
+    (/api/userclient) with this connection id, then report `registration_done` or
+    `registration_failed`."""
     connection_id: str
 
 
@@ -114,6 +119,8 @@ class HubConnection:
     _opened_at: float = 0.0
     _negotiating_since: float = 0.0
     _socket_id: int = 0  # id of the socket in use; events of older sockets are ignored
+    _register_at: float | None = None  # when to retry a failed registration
+    _register_attempt: int = 0
     _reader: hp.RecordReader = field(default_factory=hp.RecordReader)
 
     # --- inputs ---------------------------------------------------------------------
@@ -180,8 +187,13 @@ class HubConnection:
             if now - self._last_received >= self.server_timeout:
                 return self._drop("server timeout: no message for "
                                   f"{self.server_timeout:.0f} s", now, notify_server=False)
+            actions: list[Action] = []
+            if self._register_at is not None and now >= self._register_at:
+                self._register_at = None
+                actions.append(Connected(self.connection_id or ""))
             if now - self._last_sent >= self.keepalive:
-                return [self._send(hp.encode(hp.Ping()), now)]
+                actions.append(self._send(hp.encode(hp.Ping()), now))
+            return actions
         elif self.state in (State.CONNECTING, State.HANDSHAKING):
             if now - self._opened_at >= HANDSHAKE_TIMEOUT:
                 return self._drop("handshake timed out", now, notify_server=False)
@@ -191,6 +203,22 @@ class HubConnection:
         elif self.state == State.RECONNECTING and self.reconnect_at is not None and now >= self.reconnect_at:
             return self._negotiate(State.NEGOTIATING, now)
         return []
+
+    def registration_done(self, connection_id: str) -> list[Action]:
+        if self.state == State.CONNECTED and connection_id == self.connection_id:
+            self._register_at, self._register_attempt = None, 0
+        return []
+
+    def registration_failed(self, error: str, connection_id: str, now: float) -> list[Action]:
+        """Retry on the same connection after a backoff; the state stays connected (the
+        socket works) with the reason shown."""
+        if self.state != State.CONNECTED or connection_id != self.connection_id:
+            return []
+        base = REGISTER_RETRY_DELAYS[min(self._register_attempt, len(REGISTER_RETRY_DELAYS) - 1)]
+        delay = base * (1 + self.rng.uniform(-JITTER, JITTER))
+        self._register_attempt += 1
+        self._register_at = now + delay
+        return [StateChanged(State.CONNECTED, f"registration failed: {error}", delay)]
 
     def invoke(self, target: str, arguments: list, now: float, invocation_id: str | None = None) -> list[Action]:
         """Send an invocation (e.g. the sendMessage ack); [] when not connected."""
@@ -215,6 +243,7 @@ class HubConnection:
             if response.error:
                 return self._drop(f"handshake refused: {response.error}", now, notify_server=False)
             self.state, self.attempt, self.last_error = State.CONNECTED, 0, None
+            self._register_at, self._register_attempt = None, 0
             return [StateChanged(State.CONNECTED), Connected(self.connection_id or "")]
         message = hp.decode(record)
         if isinstance(message, hp.Invocation):

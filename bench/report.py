@@ -134,7 +134,7 @@ def plot_latency(result: dict) -> list[str]:
         hist.hist(values, bins=bins, alpha=0.55, label=label)
         cdf.plot(values, [(i + 1) / len(values) for i in range(len(values))], label=label)
     hist.set_xscale("log")
-    hist.set_xlabel("POST sent → ReceiveNotification at the agent (ms, log scale)")
+    hist.set_xlabel(result.get("xlabel", "POST sent → ReceiveNotification at the agent") + " (ms, log scale)")
     hist.set_ylabel("notifications")
     hist.legend()
     cdf.set_xscale("log")

@@ -6,23 +6,19 @@
   register); plus a JS reference page with the official @microsoft/signalr browser
   client against the same negotiate, for the Python/JS ratio. Sign-in is the silent
   path: the msal cache of one interactive sign-in is put into sessionStorage first.
-- memory: JS heap, wasm linear memory and Python object count of the tab while it
-  handles 2,000 notifications (it must not grow without bound)."""
+- memory: JS heap, wasm linear memory and Python object count of the widget while it
+  handles 2,000 calls in the local CIF host (it must not grow without bound);
+- latency: from the same calls, SendMessageToUser POST → notifyEvent in the host
+  (bench/cif_driver.py, bench/cif_latency.py)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
-from server.http_client import tls_context
-
-from . import report
-from .identity import Tenant, sender_token
+from . import cif_driver, cif_latency, report
 from .server import REPO, ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -160,48 +156,35 @@ def _breakdown(samples: list[dict]) -> list[list]:
     return rows
 
 
-async def _send_batch(server: ServerProcess, oid: str, first: int, n: int) -> None:
-    data = json.loads((server.state_dir / "identity.json").read_text())
-    async with httpx.AsyncClient(verify=tls_context(server.state_dir / "certs" / "ca.pem"), trust_env=False,
-                                 timeout=30) as http:
-        token = await sender_token(http, Tenant.from_identity(server.url, data))
-        for i in range(first, first + n):
-            r = await http.post(f"{server.url}/api/SendMessageToUser", headers={"Authorization": f"Bearer {token}"},
-                                json={"userId": oid, "message": {"PhoneNumber": f"+1555{i:07d}",
-                                                                 "comments": f"memory run {i}"}})
-            r.raise_for_status()
-
-
-def _in_thread(coro) -> None:
-    """asyncio.run beside Playwright's sync API (whose loop owns this thread)."""
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()
-
-
-def measure_memory(playwright, server: ServerProcess, cache: str, count: int, batch: int = 200) -> list[dict]:
-    oid = json.loads((server.state_dir / "identity.json").read_text())["users"]["alice"]["oid"]
-    samples = []
+def measure_in_host(playwright, server: ServerProcess, cache: str, count: int, warmup: int = 20,
+                    batch: int = 200) -> tuple[list[dict], list[dict]]:
+    """The widget in the CIF host handles `count` calls (each rejected → a task); after each
+    batch, the widget frame's JS heap (after a GC), wasm memory and Python objects.
+    Returns (memory samples, per-call timings after the warm-up)."""
+    oid, token = cif_driver.alice_oid(server), cif_driver.sender_access_token(server)
+    samples, timings = [], []
     with tempfile.TemporaryDirectory() as profile:
         ctx = _context(playwright, server, profile)
         _seed_cache(ctx, cache)
-        page = ctx.new_page()
-        _load_widget(page, server)
-        cdp = ctx.new_cdp_session(page)
+        page, widget = cif_driver.open_host(ctx, server)
+        cdp = ctx.new_cdp_session(widget)  # the widget's own renderer (another site than the host)
         cdp.send("Performance.enable")
-        for sent in range(0, count + 1, batch):
-            if sent:
-                _in_thread(_send_batch(server, oid, sent - batch, batch))
-            page.wait_for_function(f"() => window.adaptor.delivered >= {sent}", timeout=120_000)
+        cif_driver.drive(page, token, oid, 0, warmup, "warmup")
+
+        def sample(handled: int) -> None:
             cdp.send("HeapProfiler.collectGarbage")
             metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-            diag = page.evaluate("() => window.adaptorDiagnostics()")
-            samples.append({"notifications": sent, "js_heap_mb": round(metrics["JSHeapUsedSize"] / 2**20, 2),
+            diag = widget.evaluate("() => window.adaptorDiagnostics()")
+            samples.append({"notifications": handled, "js_heap_mb": round(metrics["JSHeapUsedSize"] / 2**20, 2),
                             "wasm_mb": round((diag.get("wasm_bytes") or 0) / 2**20, 2),
                             "python_objects": diag["python_objects"]})
+
+        sample(0)
+        for first in range(0, count, batch):
+            timings += cif_driver.drive(page, token, oid, first, min(batch, count - first), "run")
+            sample(first + min(batch, count - first))
         ctx.close()
-    return samples
+    return samples, timings
 
 
 def run(quick: bool = False) -> dict:
@@ -215,7 +198,7 @@ def run(quick: bool = False) -> dict:
             with sync_playwright() as pw:
                 cache = sign_in_once(pw, server)
                 start = measure_start(pw, server, cache, runs)
-                memory = measure_memory(pw, server, cache, count)
+                memory, timings = measure_in_host(pw, server, cache, count)
         finally:
             server.stop()
     suffix = "-quick" if quick else ""
@@ -252,7 +235,8 @@ def run(quick: bool = False) -> dict:
     }
     memory_result = {
         "name": f"widget-memory{suffix}", "title": "Widget memory under notifications",
-        "params": {"notifications": count, "cif": "none (widget alone: each call is acked Failed, no toast)"},
+        "params": {"notifications": count, "cif": "the local CIF host; each call looked up, notified, rejected "
+                                                  "(a task), acknowledged"},
         "targets": [report.target("growth after warm-up (JS heap MB / wasm MB / Python objects)",
                                   f"{growth['js_heap_mb']} / {growth['wasm_mb']} / {growth['python_objects']}",
                                   "bounded (no steady growth)",
@@ -264,10 +248,12 @@ def run(quick: bool = False) -> dict:
     }
     start_result["plots"] = _plot_start(start_result)
     memory_result["plots"] = _plot_memory(memory_result)
-    for result in (start_result, memory_result):
+    latency_result = cif_latency.build_result(timings, count, suffix, time.monotonic() - started)
+    latency_result["plots"] = report.plot_latency(latency_result)
+    for result in (start_result, memory_result, latency_result):
         report.write_result(result)
         report.print_summary(result)
-    return {"passed_all": all(t["met"] for r in (start_result, memory_result) for t in r["targets"])}
+    return {"passed_all": all(t["met"] for r in (start_result, memory_result, latency_result) for t in r["targets"])}
 
 
 def _plot_start(result: dict) -> list[str]:

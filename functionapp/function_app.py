@@ -114,3 +114,12 @@ def SendMessageAcknowlegement(invocation: str) -> None:
     except ApiError as exc:  # a bad ack is the client's fault: log it, don't fail the trigger
         log.warning(json.dumps({"event": "ack.rejected", "connection": ctx.get("ConnectionId"),
                                 "error": exc.code, "message": exc.message}))
+
+
+# --- timer: rows whose 'disconnected' event was lost -------------------------------------
+
+@app.timer_trigger(arg_name="timer", schedule="%ReconcileSchedule%", run_on_startup=False)
+def ReconcileConnections(timer: func.TimerRequest) -> None:
+    """App setting ReconcileSchedule (NCRONTAB), e.g. `0 */5 * * * *` (every 5 minutes)."""
+    result = functions().ReconcileConnections()
+    log.info(json.dumps({"event": "reconcile", **result}))

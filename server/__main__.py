@@ -13,7 +13,7 @@ import uvicorn
 from . import create_app
 from .asgi import build_asgi
 from .devcerts import ensure_dev_certs
-from .settings import Settings
+from .settings import ConfigError, Settings
 from .signalr_service.service import MAX_FRAME
 
 DEFAULT_PORT = 7071  # the Azure Functions host's port
@@ -62,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
+    try:
+        return serve(args)
+    except ConfigError as exc:  # a bad setting: its name and what is wrong, no traceback
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outbound call is noise
     settings = Settings.from_environment()

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
+import httpx
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from .http_client import make_async_client
+from .inprocess import LoopTransport, ThreadToLoopTransport
+from .settings import ConfigError
 from .signalr_service.service import ServiceConfig, SignalRService
 from .signalr_service.upstream import Upstream
 
@@ -25,13 +28,31 @@ log = logging.getLogger("server")
 AUTHORITY_DOCS = ("/{tenant}/v2.0/.well-known/openid-configuration", "/{tenant}/discovery/v2.0/keys")
 
 
+def reconcile_interval() -> float:
+    raw = os.environ.get("ADAPTOR_RECONCILE_SECONDS", "60")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ConfigError(f"ADAPTOR_RECONCILE_SECONDS must be a positive number of seconds, not {raw!r}")
+    return value
+
+
 def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     stack = flask_app.extensions["stack"]
     settings = stack.settings
-    upstream_http = make_async_client(settings.certs_dir / "ca.pem")
+    interval = reconcile_interval()
+    functions_wsgi = WSGIMiddleware(flask_app, workers=wsgi_workers)
+    # The emulator calls the functions' webhook, in this process (server/inprocess.py).
+    upstream_http = httpx.AsyncClient(transport=LoopTransport(functions_wsgi), timeout=10)
     config = ServiceConfig(endpoint=settings.public_url, keys=stack.local_signalr_keys,
                            upstream_url=f"{settings.public_url}/runtime/webhooks/signalr?code={stack.functions_key}")
     service = SignalRService(config, Upstream(config.upstream_url, config.keys, upstream_http))
+    rest_transport = ThreadToLoopTransport(Starlette(routes=service.routes()))
+    functions = flask_app.extensions["functions"]
+    if stack.signalr.endpoint == settings.public_url:  # the functions use this emulator: no socket between them
+        functions.signalr.http = httpx.Client(transport=rest_transport, timeout=10)
 
     def warm_up() -> None:
         """Fetch the authority's metadata and keys once the port listens, so the first
@@ -41,12 +62,25 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
         except Exception as exc:  # reported again, with context, on the first request
             log.warning("authority not reachable yet: %s", exc)
 
+    async def reconcile_forever(interval: float) -> None:
+        """What the Azure timer trigger does there (functionapp ReconcileConnections)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await loop.run_in_executor(None, functions.ReconcileConnections)
+            except Exception as exc:  # store or service down: the next round tries again
+                log.warning("reconciling connections failed: %s", exc)
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        service.start()
         loop = asyncio.get_running_loop()
+        rest_transport.loop = loop
+        service.start()
         loop.call_later(0.5, lambda: loop.run_in_executor(None, warm_up))
+        reconcile = asyncio.create_task(reconcile_forever(interval))
         yield
+        reconcile.cancel()
         await service.stop()
         await upstream_http.aclose()
 
@@ -55,7 +89,7 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     # held by a request that is itself waiting for the validator.
     authority_docs = WSGIMiddleware(flask_app, workers=2)
     routes = service.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
-    routes.append(Mount("/", app=WSGIMiddleware(flask_app, workers=wsgi_workers)))
+    routes.append(Mount("/", app=functions_wsgi))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.signalr = service
     return app

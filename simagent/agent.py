@@ -130,9 +130,11 @@ class SimAgent:
                                      headers={"Authorization": f"Bearer {token}"},
                                      json={"connectionId": connection_id, "connectionStatus": 1})
             if r.status_code != 200:
-                self.errors.append(f"userclient {r.status_code}: {r.text[:200]}")
-                return
-        except httpx.HTTPError as exc:
+                raise httpx.HTTPStatusError(f"userclient {r.status_code}: {r.text[:200]}", request=r.request,
+                                            response=r)
+        except httpx.HTTPError as exc:  # the core retries on this connection after a backoff
             self.errors.append(f"userclient: {exc}")
+            await self._perform(self.core.registration_failed(str(exc), connection_id, time.monotonic()))
             return
+        await self._perform(self.core.registration_done(connection_id))
         self.registered.set()

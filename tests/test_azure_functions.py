@@ -153,3 +153,10 @@ def test_signalr_triggers_reach_the_same_handlers(azure_app, identity, tokens, s
     # the row is gone, and the service never had such a connection: nothing to register
     assert bob_again.status_code == 404
     assert json.loads(bob_again.get_body())["error"] == "unknown_connection"
+
+    # a 'connected' whose 'disconnected' never came: the timer finds the service has no
+    # such connection and removes the row (then bob may not claim it: it is unknown again)
+    fns["OnClientConnected"](ctx("connections", "connected"))
+    assert fns["userclient"](bob_req).status_code == 403
+    fns["ReconcileConnections"](None)
+    assert fns["userclient"](bob_req).status_code == 404

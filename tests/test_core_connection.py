@@ -798,3 +798,62 @@ def test_invoke_when_not_connected_sends_nothing(state):
     hub = reach(state)
     assert hub.invoke("sendMessage", ["Accepted"], 5.0) == []
     assert hub.state == state
+
+
+# --- registration retries (a failed /api/userclient on a working connection) -------------
+
+def test_failed_registration_is_retried_on_the_same_connection_with_backoff():
+    hub = to_connected(new(), now=0.0)
+    assert hub.registration_failed("userclient 503", CONN_ID, 1.0) == [
+        StateChanged(State.CONNECTED, "registration failed: userclient 503", 2.0)]
+    assert hub.state == State.CONNECTED
+    assert hub.tick(2.9) == []
+    assert hub.tick(3.0) == [Connected(CONN_ID)]
+    assert hub.tick(3.5) == []  # one retry per failure
+    delays = []
+    for t in (10.0, 20.0, 40.0, 80.0, 200.0):
+        delays.append(hub.registration_failed("still down", CONN_ID, t)[0].retry_in)
+    assert delays == list(c.REGISTER_RETRY_DELAYS[1:]) + [30.0, 30.0]
+
+
+def test_retry_delay_has_jitter():
+    hub = to_connected(new(0.2))
+    assert hub.registration_failed("x", CONN_ID, 0.0)[0].retry_in == pytest.approx(2.4)
+
+
+def test_registration_done_cancels_a_pending_retry_and_resets_the_backoff():
+    hub = to_connected(new())
+    hub.registration_failed("x", CONN_ID, 0.0)
+    hub.registration_failed("x", CONN_ID, 0.0)
+    assert hub.registration_done(CONN_ID) == []
+    assert hub.tick(16.0) == [SendText(PING)]  # no Connected: nothing to retry
+    assert hub.registration_failed("x", CONN_ID, 16.0)[0].retry_in == 2.0
+
+
+def test_a_retry_comes_with_the_keepalive_when_both_are_due():
+    hub = to_connected(new(), now=0.0)
+    hub.registration_failed("x", CONN_ID, 14.0)
+    assert hub.tick(16.0) == [Connected(CONN_ID), SendText(PING)]
+
+
+@pytest.mark.parametrize("report", ["failed", "done"])
+def test_registration_reports_for_another_connection_or_state_are_ignored(report):
+    hub = to_connected(new())
+    call = (lambda h, cid: h.registration_failed("x", cid, 0.0)) if report == "failed" else \
+        (lambda h, cid: h.registration_done(cid))
+    assert call(hub, "old-connection") == []
+    assert hub._register_at is None or report == "done"
+    hub.registration_failed("x", CONN_ID, 0.0)
+    hub.socket_closed("gone", 1.0)  # a report about the dropped connection arrives late
+    assert call(hub, CONN_ID) == []
+
+
+def test_a_new_connection_starts_with_no_pending_retry():
+    hub = to_connected(new(), now=0.0)
+    hub.registration_failed("x", CONN_ID, 0.0)
+    hub.socket_closed("gone", 1.0)
+    hub.tick(1.0)
+    assert hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 1.0)
+    hub.socket_opened(1.0)
+    assert hub.data_received("{}\x1e", 1.0) == [StateChanged(State.CONNECTED), Connected(CONN_ID)]
+    assert hub.tick(5.0) == []

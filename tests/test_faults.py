@@ -20,7 +20,8 @@ class ConftestTarget:
     """A stack from conftest.start_stack with the interface bench/faults.py expects."""
 
     def __init__(self, state_dir: Path, load_users: int):
-        self.state_dir, self.env = state_dir, {"ADAPTOR_IDP_LOAD_USERS": str(load_users)}
+        self.state_dir, self.env = state_dir, {"ADAPTOR_IDP_LOAD_USERS": str(load_users),
+                                               "ADAPTOR_RECONCILE_SECONDS": str(faults.RECONCILE_SECONDS)}
         self.stack = start_stack(state_dir, env=self.env, port=free_port())
 
     @property
@@ -137,9 +138,6 @@ def test_webhook_failing_keeps_delivery_decisions_right(upstream_on_stack):
                      "message to the agent that left: status"))
 
 
-@pytest.mark.xfail(strict=True, reason="a failed /api/userclient is not retried (simagent/agent.py _register, "
-                                       "web/adaptor.py register_client) and lost connected/disconnected events "
-                                       "are not replayed, so the store drifts from the service")
 def test_webhook_failing_leaves_store_in_step_with_the_service(upstream_on_stack):
     assert_ok(checks(upstream_on_stack, "joining agent: registered (/api/userclient)",
                      "joining agent: rows in the store", "leaving agent: rows left in the store",

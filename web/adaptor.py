@@ -239,10 +239,13 @@ class Adaptor:
             token = await self.acquire_token()
             await self._post(f"{self.config.functions}/api/userclient", token,
                              {"connectionId": connection_id, "connectionStatus": 1})
-            mark("registered")
-            document.body.dataset.registered = connection_id
-        except Exception as exc:
-            self.ui.set_status("connected", f"registration failed: {exc}")
+        except Exception as exc:  # the core retries on this connection after a backoff
+            self.perform(self.core.registration_failed(str(exc), connection_id, now()))
+            return
+        self.perform(self.core.registration_done(connection_id))
+        self.ui.set_status(self.core.state)  # clears a registration failure shown before
+        mark("registered")
+        document.body.dataset.registered = connection_id
 
     # seed: the ReceiveNotification handler → CIF notification
     async def notify_incoming_call(self, argument) -> None:

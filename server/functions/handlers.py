@@ -130,8 +130,37 @@ class Functions:
             raise ApiError(409, "duplicate_message_id", f"A message with id '{message_id}' exists already.") from None
         status = self._send(message) if online else MessageStatus.QUEUED
         connections = len(self.store.user_connections(user_id, self.config.hub))
+        if connections and not online:
+            connections -= self._forget_dead_connections(user_id, checked_at=now)
         event("SendMessageToUser", message=message_id, user=user_id, status=status, connections=connections)
         return FunctionResponse(202, {"messageId": message_id, "status": status, "connections": connections})
+
+    def _forget_dead_connections(self, user_id: str, checked_at: float) -> int:
+        """The service said the user has no connection: rows written before it said so
+        are left by lost 'disconnected' events (a row written since may be a new one)."""
+        dead = [c for c in self.store.user_connections(user_id, self.config.hub) if c.updated < checked_at]
+        removed = sum(self.store.remove_connection(c.connection_id) for c in dead)
+        if removed:
+            event("connections.forgotten", user=user_id, removed=removed)
+        return removed
+
+    # --- ReconcileConnections (timer) --------------------------------------------------
+    def ReconcileConnections(self) -> dict:
+        """Remove the rows of connections the service no longer has (their 'disconnected'
+        event was lost: webhook down, store locked, a crash). Run by a timer: the Azure
+        timer trigger, or the local stack's loop (ADAPTOR_RECONCILE_SECONDS)."""
+        started = self.clock()
+        kept = removed = 0
+        for conn in self.store.all_connections(self.config.hub):
+            if conn.updated >= started:
+                continue  # written during this sweep: the service knew it then
+            if self.signalr.connection_exists(conn.hub, conn.connection_id):
+                kept += 1
+            elif self.store.remove_connection(conn.connection_id):
+                removed += 1
+        if removed:
+            event("connections.reconciled", kept=kept, removed=removed)
+        return {"kept": kept, "removed": removed}
 
     @staticmethod
     def _parse_payload(value: Any) -> dict:

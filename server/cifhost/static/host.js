@@ -119,8 +119,10 @@
       postToWidget({ cif: "result", id: id, ok: false, error: { message: "method must be a string", msdyn_name: display(method) } });
       return;
     }
-    var entry = { method: method, args: msg.args, at: new Date().toISOString() };
+    // t: this page's high-resolution clock, for latency measurements (bench/cif_driver.py)
+    var entry = { method: method, args: msg.args, at: new Date().toISOString(), t: performance.now() };
     cifLog.push(entry);
+    window.dispatchEvent(new CustomEvent("cif-call", { detail: entry }));
     var row = logCall(entry);
     var args = Array.isArray(msg.args) ? msg.args : [];
     var result;
