@@ -33,3 +33,39 @@ def renew_at(token: str, now: float) -> float:
 
 def needs_renewal(token: str | None, now: float) -> bool:
     return token is None or now >= renew_at(token, now)
+
+
+def cached_access_token(cache_text: str | None, client_id: str, scope: str, authority_host: str,
+                        now: float) -> tuple[str, str | None] | None:
+    """(access token, username) from a serialized msal token cache when one for this
+    client, scope and authority host is good beyond the renewal margin — so a warm start
+    skips importing msal. None whenever msal itself must decide (refresh, sign-in)."""
+    try:
+        cache = json.loads(cache_text or "")
+    except ValueError:
+        return None
+    if not isinstance(cache, dict):
+        return None
+    tokens, accounts = cache.get("AccessToken"), cache.get("Account")
+    if not isinstance(tokens, dict):
+        return None
+    wanted = scope.lower()
+    for entry in tokens.values():
+        if not isinstance(entry, dict) or entry.get("client_id") != client_id:
+            continue
+        if str(entry.get("environment", "")).lower() != authority_host.lower():
+            continue
+        if wanted not in str(entry.get("target", "")).lower().split():
+            continue
+        secret = entry.get("secret")
+        try:
+            expires_on = float(entry.get("expires_on", ""))
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(secret, str) or not secret or expires_on - now <= RENEW_MARGIN:
+            continue
+        key = f"{entry.get('home_account_id')}-{entry.get('environment')}-{entry.get('realm')}".lower()
+        account = accounts.get(key) if isinstance(accounts, dict) else None
+        username = account.get("username") if isinstance(account, dict) else None
+        return secret, username if isinstance(username, str) else None
+    return None

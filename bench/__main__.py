@@ -10,10 +10,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["widget", "capacity", "latency", "faults", "fuzz", "all", "report"])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in a minute or two")
     parser.add_argument("--hold", type=float, default=None, help="capacity: seconds to hold each step (default 60)")
+    parser.add_argument("--final-hold", type=float, default=None,
+                        help="capacity: seconds to hold the largest step (default 600: the 10-minute target)")
     parser.add_argument("--steps", default=None, help="capacity: comma-separated agent counts (default 100,1000,2000,5000)")
     parser.add_argument("--examples", type=int, default=None, help="fuzz: examples in total (default 120,000)")
-    parser.add_argument("--nodelay-experiment", action="store_true",
-                        help="latency: also run against bench/nodelay_server.py (TCP_NODELAY patched in)")
     args = parser.parse_args(argv)
 
     from . import report
@@ -27,13 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import latency
 
         latency.run(quick=args.quick)
-        if args.nodelay_experiment:
-            latency.run(quick=args.quick, nodelay_experiment=True)
     if args.what in ("capacity", "all"):
         from . import capacity
 
         steps = [int(s) for s in args.steps.split(",")] if args.steps else None
-        ok &= capacity.run(quick=args.quick, hold=args.hold, steps=steps)["passed_all"]
+        ok &= capacity.run(quick=args.quick, hold=args.hold, steps=steps, final_hold=args.final_hold)["passed_all"]
     if args.what in ("faults", "all"):
         from . import faults
 

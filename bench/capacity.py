@@ -95,7 +95,7 @@ async def _collect(handles, results: list[SendResult], oid_of: dict[str, str]) -
 
 
 async def run_async(server: ServerProcess, steps: list[int], hold: float, notify_count: int, rate: float,
-                    window: float, profile_dir: Path | None) -> dict:
+                    window: float, profile_dir: Path | None, final_hold: float | None = None) -> dict:
     tenant = Tenant.from_identity(server.url, server.identity())
     ctx = multiprocessing.get_context("spawn")
     handles = [WorkerHandle(ctx, server.url, str(server.ca), i) for i in range(WORKERS)]
@@ -110,6 +110,7 @@ async def run_async(server: ServerProcess, steps: list[int], hold: float, notify
             users: list[tuple[str, str]] = []  # (username, oid) of every agent started so far
             for target in steps:
                 step: dict = {"agents": target}
+                hold_s = final_hold if final_hold is not None and target == steps[-1] else hold
                 print(f"[capacity] step {target}: signing in {target - len(users)} users …", flush=True)
                 names = [load_username(i) for i in range(len(users) + 1, target + 1)]
                 t0 = time.monotonic()
@@ -133,7 +134,7 @@ async def run_async(server: ServerProcess, steps: list[int], hold: float, notify
                 step["registered"] = sum(s["registered_total"] for s in status)
 
                 print(f"[capacity] step {target}: {step['connected']} connected, {step['registered']} registered"
-                      f" in {step['connect_s']} s; holding {hold:.0f} s …", flush=True)
+                      f" in {step['connect_s']} s; holding {hold_s:.0f} s …", flush=True)
                 await _all(handles, "mark")
                 await _all(handles, "usage")
                 others = ForeignCpuMeter([server.pid, os.getpid()] + [h.process.pid for h in handles])
@@ -141,8 +142,9 @@ async def run_async(server: ServerProcess, steps: list[int], hold: float, notify
                 syscpu.start()
                 rss_peak = 0
                 t_hold = time.monotonic()
-                while time.monotonic() - t_hold < hold:
-                    await asyncio.sleep(min(1.0, max(0.0, hold - (time.monotonic() - t_hold))))
+                step["hold_s"] = hold_s
+                while time.monotonic() - t_hold < hold_s:
+                    await asyncio.sleep(min(1.0, max(0.0, hold_s - (time.monotonic() - t_hold))))
                     rss_peak = max(rss_peak, server.rss_bytes())
                 step["cpu_hold_pct"] = round(cpu.read(), 1)
                 step["system_cpu_hold_pct"] = round(syscpu.read(), 1)
@@ -295,15 +297,16 @@ def build_result(figures: dict, params: dict, quick: bool, duration: float) -> d
     }
 
 
-def run(quick: bool = False, hold: float | None = None, steps: list[int] | None = None,
+def run(quick: bool = False, hold: float | None = None, steps: list[int] | None = None, final_hold: float | None = None,
         rate: float | None = None, notify_count: int | None = None, window: float = 10.0,
         profile_run: bool = True) -> dict:
     raise_open_file_limit()
     steps = steps or (QUICK_STEPS if quick else STEPS)
     hold = hold if hold is not None else (10.0 if quick else 60.0)
+    final_hold = final_hold if final_hold is not None else (hold if quick else 600.0)  # the target: 10 min
     rate = rate or (100.0 if quick else TARGET_RATE)
     notify_count = notify_count or (200 if quick else int(rate * window))
-    params = {"steps": ",".join(map(str, steps)), "hold_s": hold, "rate_target": rate,
+    params = {"steps": ",".join(map(str, steps)), "hold_s": hold, "largest_step_hold_s": final_hold, "rate_target": rate,
               "notifications_per_step_max": notify_count, "notify_window_s": window, "max_in_flight": MAX_IN_FLIGHT, "workers": WORKERS,
               "connect_concurrency_per_worker": CONNECT_CONCURRENCY, "loss_window_s": LOSS_WINDOW,
               "p99_target_ms": TARGET_P99_MS,
@@ -313,7 +316,7 @@ def run(quick: bool = False, hold: float | None = None, steps: list[int] | None 
         server = ServerProcess(Path(tmp) / "state", load_users=max(steps))
         with server:
             figures = asyncio.run(run_async(server, steps, hold, notify_count, rate, window,
-                                            Path(tmp) if profile_run else None))
+                                            Path(tmp) if profile_run else None, final_hold))
     result = build_result(figures, params, quick, time.monotonic() - t0)
     result["plots"] = report.plot_capacity(result)
     report.write_result(result)

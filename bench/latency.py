@@ -102,12 +102,13 @@ async def run_async(server: ServerProcess, count: int, rates: list[float], warmu
         await sequential(sender, waiters, oid, warmup, "warmup")
 
         modes: dict[str, dict] = {}
-        cpu, machine = CpuMeter(server.pid), SystemCpuMeter()
+        cpu, machine, me = CpuMeter(server.pid), SystemCpuMeter(), CpuMeter(os.getpid())
         others = ForeignCpuMeter([server.pid, os.getpid()])
 
         def usage(seconds: float, accepted: int) -> dict:
             server_pct = cpu.read()
             return {"seconds": round(seconds, 2), "server_cpu_pct": round(server_pct, 1),
+                    "load_generator_cpu_pct": round(me.read(), 1),
                     "server_cpu_ms_per_notification": round(10 * server_pct * seconds / max(accepted, 1), 2),
                     "machine_cpu_pct": round(machine.read(), 1), "others_cpu_pct": round(others.read(), 1)}
 
@@ -117,7 +118,7 @@ async def run_async(server: ServerProcess, count: int, rates: list[float], warmu
         modes["sequential"] = {**figures, **usage(time.monotonic() - t0, figures["accepted"])}
         for rate in rates:
             await asyncio.sleep(1.0)
-            for meter in (cpu, machine, others):
+            for meter in (cpu, machine, others, me):
                 meter.start()
             pairs, seconds = await fixed_rate(sender, waiters, oid, count, rate, f"rate{rate:g}")
             figures = _figures(pairs)
@@ -157,11 +158,12 @@ def build_result(figures: dict, params: dict, name: str, title: str, duration: f
                                  f"{sum(f['late'] for f in modes.values())} arrived late (queued behind the "
                                  f"saturated server), {sum(f['never'] for f in modes.values())} never"))
     cols = ["mode", "sent", "202", "late >5 s", "never", "p50 ms", "p95 ms", "p99 ms", "max ms", "POST p50 ms", "POST p99 ms",
-            "achieved /s", "server CPU %", "server CPU ms/notif.", "others' CPU %"]
+            "achieved /s", "server CPU %", "server CPU ms/notif.", "sender+agent CPU %", "others' CPU %"]
     rows = [[label, f["sent"], f["accepted"], f["late"], f["never"], f["delivery"]["p50"], f["delivery"]["p95"],
              f["delivery"]["p99"], f["delivery"]["max"], f["post"]["p50"], f["post"]["p99"],
              round(f["accepted"] / max(f["seconds"], 0.001), 1), f["server_cpu_pct"],
-             f["server_cpu_ms_per_notification"], f["others_cpu_pct"]] for label, f in modes.items()]
+             f["server_cpu_ms_per_notification"], f["load_generator_cpu_pct"], f["others_cpu_pct"]]
+            for label, f in modes.items()]
     return {
         "name": name, "title": title,
         "summary": "One registered SimAgent over WSS; the sender POSTs /api/SendMessageToUser with a client-"
@@ -182,22 +184,16 @@ def build_result(figures: dict, params: dict, name: str, title: str, duration: f
     }
 
 
-def run(quick: bool = False, count: int | None = None, rates: list[float] | None = None,
-        nodelay_experiment: bool = False) -> dict:
-    """`nodelay_experiment`: run the server through bench/nodelay_server.py (TCP_NODELAY on
-    accepted sockets), to measure the fix proposed for server/__main__.py bind()."""
+def run(quick: bool = False, count: int | None = None, rates: list[float] | None = None) -> dict:
     count = count or (200 if quick else 1000)
-    rates = rates or [25.0, 200.0]
+    rates = rates or ([25.0, 200.0] if quick else [25.0, 200.0, 400.0, 1000.0])
     params = {"notifications_per_mode": count, "rates": ",".join(f"{r:g}" for r in rates), "warmup": 20,
-              "receive_timeout_s": RECEIVE_TIMEOUT, "p50_target_ms": TARGET_P50_MS, "p99_target_ms": TARGET_P99_MS,
-              "server": "bench/nodelay_server.py (experiment)" if nodelay_experiment else "python -m server"}
-    entry = ("-m", "bench.nodelay_server") if nodelay_experiment else ("-m", "server")
-    name = "latency" + ("-nodelay" if nodelay_experiment else "") + ("-quick" if quick else "")
-    title = ("Notification latency (one agent)" + (" — experiment: TCP_NODELAY patched in" if nodelay_experiment
-                                                   else "") + (" — quick" if quick else ""))
+              "receive_timeout_s": RECEIVE_TIMEOUT, "p50_target_ms": TARGET_P50_MS, "p99_target_ms": TARGET_P99_MS}
+    name = "latency" + ("-quick" if quick else "")
+    title = "Notification latency, server path (one simulated agent)" + (" — quick" if quick else "")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
-        with ServerProcess(Path(tmp) / "state", load_users=1, entry=entry) as server:
+        with ServerProcess(Path(tmp) / "state", load_users=1) as server:
             figures = asyncio.run(run_async(server, count, rates, warmup=20))
     result = build_result(figures, params, name, title, time.monotonic() - t0)
     result["plots"] = report.plot_latency(result)

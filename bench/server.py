@@ -27,7 +27,7 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
     log_level: str = "warning"
-    entry: tuple[str, ...] = ("-m", "server")  # what `python` runs (bench/nodelay_server.py for the experiment)
+    entry: tuple[str, ...] = ("-m", "server")  # what `python` runs
     process: subprocess.Popen | None = None
     starts: int = 0
 

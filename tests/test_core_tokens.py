@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
+import msal
 import pytest
 
-from adaptor_core.tokens import MIN_MARGIN_FRACTION, RENEW_MARGIN, needs_renewal, renew_at, unverified_claims
+from adaptor_core.tokens import (MIN_MARGIN_FRACTION, RENEW_MARGIN, cached_access_token, needs_renewal, renew_at,
+                                 unverified_claims)
 
 
 def b64url(data: bytes) -> str:
@@ -149,3 +151,57 @@ def test_renew_at_with_a_non_numeric_iat_measures_from_now():
     token = "h." + b64url(json.dumps({"exp": 2000, "iat": "1000"}).encode()) + ".s"
     # lifetime counted from now (1000 s to go): renew five minutes before expiry
     assert renew_at(token, 1000.0) == 1700.0
+
+
+# --- the warm-start shortcut: a good access token straight from msal's serialized cache ------
+
+CID, SCOPE, HOST = "cid", "api://cid/access_as_user", "127.0.0.1"
+
+
+def _seg(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def msal_cache(now: float, expires_in: int = 3600, scope: str = SCOPE, client_id: str = CID,
+               host: str = HOST, username: str = "alice@contoso.test") -> str:
+    """A cache serialized by the real msal library after a sign-in at `now`."""
+    id_token = _seg({"alg": "none"}) + "." + _seg({
+        "iss": f"https://{host}/t1/v2.0", "sub": "s", "aud": client_id, "oid": "o1", "tid": "t1",
+        "preferred_username": username, "exp": int(now) + 3600}) + "."
+    cache = msal.SerializableTokenCache()
+    cache.add({"client_id": client_id, "scope": [scope], "token_endpoint": f"https://{host}:7071/t1/oauth2/v2.0/token",
+               "response": {"access_token": "AT", "expires_in": expires_in, "token_type": "Bearer",
+                            "id_token": id_token, "refresh_token": "RT", "scope": scope,
+                            "client_info": _seg({"uid": "o1", "utid": "t1"})}}, now=now)
+    return cache.serialize()
+
+
+def test_a_good_token_and_the_username_come_from_the_cache():
+    assert cached_access_token(msal_cache(1000), CID, SCOPE, HOST, 1000) == ("AT", "alice@contoso.test")
+    assert cached_access_token(msal_cache(1000), CID, SCOPE.upper(), HOST.upper(), 1000) == ("AT", "alice@contoso.test")
+
+
+@pytest.mark.parametrize("cache, client_id, scope, host, now", [
+    (msal_cache(1000), "other", SCOPE, HOST, 1000),  # another app's token
+    (msal_cache(1000), CID, "api://cid/other", HOST, 1000),  # another scope
+    (msal_cache(1000), CID, SCOPE, "login.microsoftonline.com", 1000),  # another authority
+    (msal_cache(1000), CID, SCOPE, HOST, 1000 + 3600 - RENEW_MARGIN),  # due for renewal: msal decides
+    (msal_cache(1000, expires_in=60), CID, SCOPE, HOST, 1000),  # short-lived: renew at once
+    (None, CID, SCOPE, HOST, 0), ("", CID, SCOPE, HOST, 0), ("not json", CID, SCOPE, HOST, 0),
+    ("[]", CID, SCOPE, HOST, 0), ('{"AccessToken": []}', CID, SCOPE, HOST, 0),
+    ('{"AccessToken": {"k": 1}}', CID, SCOPE, HOST, 0),
+    ('{"AccessToken": {"k": {"client_id": "cid", "environment": "127.0.0.1", "target": "api://cid/access_as_user",'
+     ' "secret": "AT", "expires_on": "soon"}}}', CID, SCOPE, HOST, 0),
+    ('{"AccessToken": {"k": {"client_id": "cid", "environment": "127.0.0.1", "target": "api://cid/access_as_user",'
+     ' "secret": "", "expires_on": "99999"}}}', CID, SCOPE, HOST, 0),
+])
+def test_anything_else_is_left_to_msal(cache, client_id, scope, host, now):
+    assert cached_access_token(cache, client_id, scope, host, now) is None
+
+
+def test_a_token_without_its_account_has_no_username():
+    cache = json.loads(msal_cache(1000))
+    cache["Account"] = {}
+    assert cached_access_token(json.dumps(cache), CID, SCOPE, HOST, 1000) == ("AT", None)
+    del cache["Account"]
+    assert cached_access_token(json.dumps(cache), CID, SCOPE, HOST, 1000) == ("AT", None)

@@ -82,18 +82,38 @@ def test_sqlite_read_only_is_unavailable_and_keeps_data(tmp_path):
 def test_locked_sqlite_is_unavailable_not_a_crash(tmp_path):
     path = tmp_path / "locked.db"
     store = SqliteStore(path)
+    fast = SqliteStore(path, busy_timeout=0.1)
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        fast = SqliteStore.__new__(SqliteStore)
-        fast.path, fast._local = path, __import__("threading").local()
-        db = sqlite3.connect(path, timeout=0.1, isolation_level=None, check_same_thread=False)
-        fast._local.db = db
         with pytest.raises(StoreUnavailable):
             fast.add_message(message("m-locked"))
     finally:
         blocker.execute("ROLLBACK")
     assert store.get_message("m-locked") is None
+
+
+def test_writers_of_one_process_queue_in_order_and_all_commit(tmp_path):
+    """32 threads writing at once: none is refused, none is lost."""
+    import concurrent.futures
+
+    store = SqliteStore(tmp_path / "busy.db", busy_timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda i: store.add_message(message(f"m-{i}")), range(400)))
+    assert len(store.recent_messages(1000)) == 400
+
+
+def test_a_writer_that_cannot_get_in_within_the_busy_timeout_is_unavailable(tmp_path):
+    import threading
+
+    store = SqliteStore(tmp_path / "queue.db", busy_timeout=0.2)
+    with store._tx(write=True):  # this thread holds the write turn
+        failed = []
+        t = threading.Thread(target=lambda: failed.append(pytest.raises(StoreUnavailable, store.add_message,
+                                                                       message("m-late"))))
+        t.start()
+        t.join()
+    assert failed and store.get_message("m-late") is None
 
 
 def test_clear_connections_forgets_only_that_hub(store):

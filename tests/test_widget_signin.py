@@ -26,6 +26,8 @@ def test_first_load_signs_in_through_popup_then_reload_is_silent(browser_context
     connected(page)
     assert opened == [], "a popup opened although the cached refresh token should suffice"
     assert page.text_content("#user") == "Signed in as alice@contoso.test"
+    # the token in this tab's cache was good for an hour: msal was not even imported
+    assert page.evaluate("() => window.adaptorDiagnostics()")["msal_was_imported"] is False
 
 
 def test_widget_sends_the_api_access_token_not_the_id_token(browser_context, stack, identity):

@@ -19,7 +19,7 @@ from adaptor_core.config import ConfigMissing, WidgetConfig, resolve_config
 from adaptor_core.notifications import (CreateSession, Deduper, Notification, NotificationError, ack,
                                         first_contact, lookup_query, notify_input, parse_notification,
                                         parse_notify_result, plan_outcome)
-from adaptor_core.tokens import renew_at
+from adaptor_core.tokens import needs_renewal, renew_at
 
 MARKS: dict[str, float] = {}  # navigation-relative milestones (ms), for diagnostics and benchmarks
 
@@ -103,14 +103,20 @@ class Adaptor:
 
     # seed: acquireTokenSilent / acquireToken
     async def acquire_token(self) -> str:
+        from signin import SignInFailed, SignInRequired, cached_sign_in
+
+        if self._token is not None and not needs_renewal(self._token, time.time()):
+            return self._token
         if self.signin is None:
-            from signin import BrowserSignIn  # msal: imported once Python is up
-
-            base = window.location.href.split("?")[0].rsplit("/", 1)[0]
-            self.signin = BrowserSignIn(self.config.ClientId, self.config.Authority, self.config.Scope,
-                                        f"{base}/auth-redirect.html")
-        from signin import SignInFailed, SignInRequired
-
+            cached = cached_sign_in(self.config.ClientId, self.config.Authority, self.config.Scope)
+            if cached is not None:  # a reload: msal is imported later, when a renewal is due
+                token, username = cached
+                self.ui.set_user(username)
+                self.ui.show_signin(False)
+                self._token = token
+                self.spawn(self._renew_before_expiry(token))
+                return token
+        self._ensure_signin()
         token = self.signin.silent()
         while token is None:
             try:
@@ -125,6 +131,14 @@ class Adaptor:
             self.spawn(self._renew_before_expiry(token))
         return token
 
+    def _ensure_signin(self) -> None:
+        if self.signin is None:
+            from signin import BrowserSignIn  # imports msal
+
+            base = window.location.href.split("?")[0].rsplit("/", 1)[0]
+            self.signin = BrowserSignIn(self.config.ClientId, self.config.Authority, self.config.Scope,
+                                        f"{base}/auth-redirect.html")
+
     async def _wait_for_signin_click(self) -> None:
         self._signin_click = asyncio.get_running_loop().create_future()
         self.ui.show_signin(True)
@@ -138,7 +152,8 @@ class Adaptor:
         """Keep a fresh token ready so a reconnect never waits on an expired one."""
         delay = max(5.0, renew_at(token, time.time()) - time.time())
         await asyncio.sleep(delay)
-        if token == self._token and self.signin is not None:
+        if token == self._token:
+            self._ensure_signin()
             renewed = self.signin.silent(force_refresh=True)
             if renewed:
                 self._token = renewed
@@ -328,11 +343,13 @@ def diagnostics():
     import importlib
     import os
 
+    imported = "msal" in sys.modules  # before this function imports it: did sign-in need msal?
     found = {name: getattr(importlib.import_module(name), "__version__", "?")
              for name in ("msal", "requests", "jwt", "pyodide_http")}
     msal = sys.modules["msal"]
     found["bytecode"] = bool(msal.__cached__ and os.path.exists(msal.__cached__))
     found["python"] = sys.version.split()[0]
+    found["msal_was_imported"] = imported
     found["marks"] = dict(MARKS)
     import gc
 

@@ -5,19 +5,35 @@ popup: window.open to the authorize URL; auth-redirect.html hands the response b
 postMessage (origin and source checked); then acquire_token_by_auth_code_flow.
 msal talks HTTP through requests, which pyodide-http turns into browser XHR."""
 import asyncio
+import time
 import warnings
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
-import msal
-import pyodide_http
 from js import window
 from pyodide.ffi import create_proxy
 
-pyodide_http.patch_all()
-# msal suggests form_post; our redirect page is static and reads the query instead.
-warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+from adaptor_core.tokens import cached_access_token
 
 CACHE_KEY = "cif-adaptor.msal-cache"
+
+
+def _import_msal():
+    """msal (and the XHR patch it needs) cost ~0.1 s to import: only when msal has work."""
+    import msal
+    import pyodide_http
+
+    pyodide_http.patch_all()
+    # msal suggests form_post; our redirect page is static and reads the query instead.
+    warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+    return msal
+
+
+def cached_sign_in(client_id: str, authority: str, scope: str) -> tuple[str, str | None] | None:
+    """(token, username) when this tab's msal cache holds a token good for a while (a
+    reload): the widget connects without importing msal. None: ask BrowserSignIn."""
+    storage = _session_storage()
+    saved = storage.getItem(CACHE_KEY) if storage is not None else None
+    return cached_access_token(saved, client_id, scope, urlsplit(authority).hostname or "", time.time())
 
 
 def _session_storage():
@@ -41,6 +57,7 @@ class SignInFailed(Exception):
 
 class BrowserSignIn:
     def __init__(self, client_id: str, authority: str, scope: str, redirect_uri: str):
+        msal = _import_msal()
         self.scope, self.redirect_uri = scope, redirect_uri
         self.cache = msal.SerializableTokenCache()
         self.storage = _session_storage()

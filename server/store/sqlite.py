@@ -21,13 +21,19 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_open ON messages (user_id, hub, status);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created);
 """
+BUSY_TIMEOUT = 5.0  # seconds a write waits for the database (then 503 store_unavailable)
 MESSAGE_COLUMNS = "message_id, user_id, hub, payload, status, created, expires, reason, sent, completed, deliveries"
 
 
 class SqliteStore:
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, busy_timeout: float = BUSY_TIMEOUT):
+        self.path, self.busy_timeout = path, busy_timeout
         self._local = threading.local()
+        # Writers of this process queue here rather than in SQLite: its busy handler sleeps
+        # 1, 2, 5 … 100 ms between retries, which under 32 concurrent writers left the CPU
+        # idle while requests waited (throughput fell to ~110/s). SQLite's own lock still
+        # guards against other processes.
+        self._write_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._tx() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -36,13 +42,15 @@ class SqliteStore:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
 
     @contextmanager
     def _tx(self, write: bool = False):
+        if write and not self._write_lock.acquire(timeout=self.busy_timeout):
+            raise StoreUnavailable(f"SQLite store {self.path.name}: writers queued for {self.busy_timeout:g} s")
         try:
             db = self._db()
             if write:
@@ -59,6 +67,9 @@ class SqliteStore:
             raise StoreConflict(str(exc)) from exc
         except sqlite3.Error as exc:  # locked, read-only, disk I/O: nothing was committed
             raise StoreUnavailable(f"SQLite store {self.path.name}: {exc}") from exc
+        finally:
+            if write:
+                self._write_lock.release()
 
     # connections
     def upsert_connection(self, conn: Connection) -> bool:
