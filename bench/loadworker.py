@@ -82,6 +82,20 @@ class LoadWorker:
         return {"deliveries": [(d.message_id, d.username, d.received, d.sent, d.addressed_to) for d in taken],
                 "duplicates": sum(a.duplicates() for a in self.agents)}
 
+    async def op_notify(self, token: str, oids: list[str], rate: float, count: int, window: float,
+                        max_in_flight: int, seed: int, tag: str) -> dict:
+        """This worker's share of the notifications (the orchestrator alone could not
+        send fast enough: one Python process tops out near 150 POSTs/s over TLS)."""
+        import dataclasses
+        import random
+
+        from .capacity import notify
+        from .sender import Sender
+
+        results, seconds = await notify(Sender(self.http, self.url, token), oids, rate, count, window,
+                                        max_in_flight, random.Random(seed), tag)
+        return {"results": [dataclasses.astuple(r) for r in results], "seconds": seconds}
+
     async def op_usage(self) -> dict:
         cpu = self.cpu.read()
         self.cpu.start()
