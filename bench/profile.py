@@ -10,7 +10,7 @@ from pathlib import Path
 
 # First match wins, tested against the whole stack of a sample (root → leaf).
 CATEGORIES = [
-    ("functions → SignalR REST (sync httpx + TLS in a WSGI thread)", ("signalr_rest.py",)),
+    ("functions → SignalR REST (sync httpx from a WSGI thread, in-process)", ("signalr_rest.py", "inprocess.py")),
     ("bearer-token validation (PyJWT RS256)", ("server/auth.py",)),
     ("SQLite store", ("server/store/",)),
     ("emulator → functions upstream webhooks (async httpx)", ("signalr_service/upstream.py",)),

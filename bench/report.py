@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 PLOTS_DIR = REPO / "docs" / "benchmarks"
 MARKDOWN = REPO / "docs" / "benchmarks.md"
-ORDER = ["widget-start", "widget-memory", "latency", "capacity", "faults", "fuzz"]
+ORDER = ["widget-start", "widget-memory", "latency-cif", "latency", "capacity", "faults", "fuzz"]
 
 
 # --- the machine --------------------------------------------------------------------
@@ -64,7 +64,10 @@ def write_result(result: dict) -> Path:
 
 
 def load_results() -> list[dict]:
+    """Full runs, and smoke (-quick) runs only of what has no full run yet."""
     results = [json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))]
+    full = {r["name"] for r in results if not r["name"].endswith("-quick")}
+    results = [r for r in results if r["name"].removesuffix("-quick") not in full or r["name"] in full]
 
     def key(r: dict):
         base = r["name"].removesuffix("-quick")
@@ -210,6 +213,12 @@ def _md_table(columns: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
+def _anchor(result: dict) -> str:
+    """GitHub's anchor of the run's heading `## <title> (`<name>`)`."""
+    heading = f"{result.get('title', result['name'])} ({result['name']})".lower()
+    return "".join(c for c in heading.replace(" ", "-") if c.isalnum() or c in "-_")
+
+
 def render_markdown(results: list[dict] | None = None) -> str:
     results = load_results() if results is None else results
     out = ["# Benchmarks and fault runs", "",
@@ -217,6 +226,11 @@ def render_markdown(results: list[dict] | None = None) -> str:
            "`.venv/bin/python -m bench widget|capacity|latency|faults|fuzz|all [--quick]`. Everything runs on loopback "
            "on one machine: the server, the load generator and the sender share its cores, so the figures are a "
            "floor for a dedicated server. Names ending in `-quick` are smoke runs with small sizes.", ""]
+    summary = [[f"[{r.get('title', r['name'])}](#{_anchor(r)})", t["name"], t["value"], t["target"],
+                "✅ met" if t["met"] else "❌ not met"] for r in results for t in r.get("targets", [])]
+    if summary:
+        out += ["## Targets at a glance", "", _md_table(["run", "figure", "measured", "target", "verdict"], summary),
+                "", "Each run's section below gives the reason where a target is not met.", ""]
     for r in results:
         m = r.get("machine", {})
         out += [f"## {r.get('title', r['name'])} (`{r['name']}`)", ""]

@@ -114,12 +114,21 @@ def free_port() -> int:
 def azurite(tmp_path_factory):
     """Azurite's Table service (npm `azurite`) on loopback, in memory; yields the
     AzureWebJobsStorage connection string."""
-    port = free_port()
+    proc, connection_string = start_azurite(tmp_path_factory.mktemp("azurite"), free_port())
+    yield connection_string
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def start_azurite(workdir: Path, port: int, persist: bool = False) -> tuple[subprocess.Popen, str]:
+    """Start Azurite's Table service; `persist` keeps its data in workdir across restarts."""
+    from server.store.tables import DEV_STORAGE
+
     binary = REPO / "node_modules" / ".bin" / "azurite-table"
-    proc = subprocess.Popen([str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port),
-                             "--inMemoryPersistence", "--skipApiVersionCheck", "--loose"],
-                            cwd=tmp_path_factory.mktemp("azurite"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    storage = ["--location", str(workdir)] if persist else ["--inMemoryPersistence"]
+    proc = subprocess.Popen([str(binary), "--tableHost", "127.0.0.1", "--tablePort", str(port), *storage,
+                             "--skipApiVersionCheck", "--loose"],
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     line = ""
     deadline = time.monotonic() + 30
     while "successfully started" not in line:
@@ -127,11 +136,7 @@ def azurite(tmp_path_factory):
         if not line and proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError(f"azurite did not start: {line}")
-    from server.store.tables import DEV_STORAGE
-
-    yield DEV_STORAGE.replace("127.0.0.1:10002", f"127.0.0.1:{port}")
-    proc.terminate()
-    proc.wait(timeout=10)
+    return proc, DEV_STORAGE.replace("127.0.0.1:10002", f"127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="session")

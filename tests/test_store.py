@@ -1,4 +1,5 @@
 """The store contract, run against SQLite and Azure Tables (Azurite)."""
+import signal
 import sqlite3
 import time
 import uuid
@@ -123,3 +124,30 @@ def test_clear_connections_forgets_only_that_hub(store):
     assert store.clear_connections("myhub") == 2
     assert store.all_connections("myhub") == []
     assert [c.connection_id for c in store.all_connections("otherhub")] == ["c3"]
+
+
+def test_azurite_stopped_is_unavailable_soon_and_nothing_is_lost_when_it_returns(tmp_path):
+    from tests.conftest import free_port, start_azurite
+
+    port = free_port()
+    proc, connection_string = start_azurite(tmp_path, port, persist=True)
+    try:
+        store = TableStore(connection_string, "Stopped" + uuid.uuid4().hex[:8])
+        store.add_message(message("kept"))
+        proc.send_signal(signal.SIGINT)  # Azurite saves its data when stopped with Ctrl-C
+        proc.wait(timeout=60)  # it first waits for idle keep-alive connections to close
+        t0 = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.add_message(message("while-down"))
+        with pytest.raises(StoreUnavailable):
+            store.get_message("kept")
+        # a request must get its 503 while the caller still waits (the SDK's default retries take minutes)
+        assert time.monotonic() - t0 < 5
+        proc, _ = start_azurite(tmp_path, port, persist=True)
+        assert store.get_message("kept").status == MessageStatus.QUEUED
+        assert store.get_message("while-down") is None  # no partial write
+        store.add_message(message("after"))
+        assert store.get_message("after") is not None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

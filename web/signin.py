@@ -86,7 +86,9 @@ class BrowserSignIn:
     async def interactive(self) -> str:
         flow = self.app.initiate_auth_code_flow([self.scope], redirect_uri=self.redirect_uri,
                                                 prompt="select_account")
-        popup = window.open(flow["auth_uri"], "cif-adaptor-signin", "popup,width=480,height=640")
+        # A fresh window each time: a named one still open (or closing) from another tab's
+        # sign-in would be reused, and its redirect page would answer that tab instead.
+        popup = window.open(flow["auth_uri"], "_blank", "popup,width=480,height=640")
         if not popup:
             raise SignInRequired("The sign-in popup was blocked. Press Sign in.")
         params = await self._wait_for_redirect(popup)

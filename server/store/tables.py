@@ -38,7 +38,11 @@ class TableStore:
         if connection_string.strip().lower() == "usedevelopmentstorage=true":
             connection_string = DEV_STORAGE
         try:
-            service = TableServiceClient.from_connection_string(connection_string)
+            # The SDK's default retries back off for tens of seconds: a function would hold
+            # its caller that long before answering 503. Two quick retries, then report.
+            service = TableServiceClient.from_connection_string(
+                connection_string, retry_total=2, retry_backoff_factor=0.2, retry_backoff_max=2,
+                connection_timeout=3, read_timeout=10)
         except ValueError as exc:
             raise StoreUnavailable(f"AzureWebJobsStorage is not a storage connection string: {exc}") from exc
         self.connections = self._call(lambda: service.create_table_if_not_exists(table))
