@@ -19,6 +19,7 @@ import requests
 from server.devcerts import DevCerts, ensure_dev_certs
 
 REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"  # screenshots (git-ignored)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -288,8 +289,23 @@ def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float =
     see the closing notes). Then we do what an agent would: close it and press Sign in."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    with context.expect_page(timeout=timeout) as popup_info:
-        page.goto(url)
+    try:
+        with context.expect_page(timeout=timeout) as popup_info:
+            page.goto(url)
+    except PlaywrightTimeout:
+        # No popup: say what the widget shows; if it offers Sign in, press it as an agent would.
+        widget = next((f for f in page.frames if "/widget/" in f.url), page.main_frame)
+        seen = widget.evaluate("""() => ({state: document.querySelector('#status')?.dataset.state,
+            reason: document.querySelector('#status-reason')?.textContent,
+            ready: document.querySelector('#python-ready')?.textContent,
+            signin: !document.querySelector('#signin')?.hidden})""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "sign_in_popup-no-popup.png"))
+        print(f"sign_in_popup: no popup within {timeout / 1000:.0f} s; the widget shows {seen}")
+        if not seen.get("signin"):
+            raise AssertionError(f"no sign-in popup; the widget shows {seen}") from None
+        with context.expect_page(timeout=timeout) as popup_info:
+            widget.locator("#signin").click()
     for attempt in range(2):
         popup = popup_info.value
         popup.wait_for_load_state()

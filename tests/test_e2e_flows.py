@@ -5,16 +5,14 @@ Each flow leaves a screenshot in test-artifacts/. The module runs on a stack of 
 so calls left open by other tests are not redelivered into these flows."""
 import json
 import time
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
-from tests.conftest import (Api, Identity, call_payload, chromium_context, sign_in_popup, start_stack, status_of,
-                            stop_stack, wait_status)
+from tests.conftest import (ARTIFACTS, Api, Identity, call_payload, chromium_context, sign_in_popup, start_stack,
+                            status_of, stop_stack, wait_status)
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 MARIA = ("+15551234567", "Maria Campbell")
 ANN = ("+15557654321", "Ann <b>O'Neil</b>")
 

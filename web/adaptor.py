@@ -318,13 +318,16 @@ async def fetch_config_file() -> dict | None:
         return None
 
 
+CIF_SETUP_TIMEOUT = 10.0  # seconds for the host to answer the set-up calls (not notifyEvent: that waits for the agent)
+
+
 async def environment_values(cif) -> dict:
     """Dynamics passes per-org settings to the widget as the channel provider's custom
     parameters (getEnvironment → customParams); we read extn_<Key> from there."""
     if cif is None:
         return {}
     try:
-        env = json.loads(str(await cif.call("getEnvironment")))
+        env = json.loads(str(await asyncio.wait_for(cif.call("getEnvironment"), CIF_SETUP_TIMEOUT)))
         custom = env.get("customParams") or {}
         return json.loads(custom) if isinstance(custom, str) else custom
     except Exception:
@@ -390,10 +393,12 @@ async def main() -> None:
         # postMessage round trips to the host while it runs.
         from cif import CifError
 
-        try:
-            await init_cif(cif, adaptor)
+        try:  # a host that never answers must not keep the agent from signing in
+            await asyncio.wait_for(init_cif(cif, adaptor), CIF_SETUP_TIMEOUT)
         except CifError as exc:
             ui.set_status("disconnected", f"CIF set-up failed: {exc}")
+        except asyncio.TimeoutError:
+            ui.set_status("disconnected", f"CIF set-up failed: no answer from the host in {CIF_SETUP_TIMEOUT:g} s")
     adaptor.start_connection()
 
 
