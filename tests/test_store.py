@@ -1,5 +1,4 @@
 """The store contract, run against SQLite and Azure Tables (Azurite)."""
-import signal
 import sqlite3
 import time
 import uuid
@@ -132,22 +131,29 @@ def test_azurite_stopped_is_unavailable_soon_and_nothing_is_lost_when_it_returns
     port = free_port()
     proc, connection_string = start_azurite(tmp_path, port, persist=True)
     try:
-        store = TableStore(connection_string, "Stopped" + uuid.uuid4().hex[:8])
-        store.add_message(message("kept"))
-        proc.send_signal(signal.SIGINT)  # Azurite saves its data when stopped with Ctrl-C
-        proc.wait(timeout=60)  # it first waits for idle keep-alive connections to close
+        store_id = uuid.uuid4().hex[:8]
+        store = TableStore(connection_string, "Stopped" + store_id)
+        store.add_message(message("kept-" + store_id))
+        # Azurite saves to disk every few seconds (a graceful stop waits for idle keep-alive
+        # connections, sometimes for minutes): wait for the save, then kill it.
+        deadline = time.monotonic() + 30
+        while not any(f"kept-{store_id}" in p.read_text(errors="ignore") for p in tmp_path.glob("__azurite_db_table*")):
+            assert time.monotonic() < deadline, "Azurite did not save its data in 30 s"
+            time.sleep(0.5)
+        proc.kill()
+        proc.wait(timeout=10)
         t0 = time.monotonic()
         with pytest.raises(StoreUnavailable):
             store.add_message(message("while-down"))
         with pytest.raises(StoreUnavailable):
-            store.get_message("kept")
+            store.get_message("kept-" + store_id)
         # a request must get its 503 while the caller still waits (the SDK's default retries take minutes)
         assert time.monotonic() - t0 < 5
         proc, _ = start_azurite(tmp_path, port, persist=True)
-        assert store.get_message("kept").status == MessageStatus.QUEUED
+        assert store.get_message("kept-" + store_id).status == MessageStatus.QUEUED
         assert store.get_message("while-down") is None  # no partial write
         store.add_message(message("after"))
         assert store.get_message("after") is not None
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(timeout=10)
