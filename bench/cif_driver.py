@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from . import run_async
 from .server import ServerProcess
 
 DRIVE_JS = """
@@ -79,24 +80,13 @@ def drive(page, token: str, oid: str, first: int, count: int, tag: str, pause_ms
 
 
 def sender_access_token(server: ServerProcess) -> str:
-    import asyncio
-
     from .identity import Tenant, sender_token
 
     async def get() -> str:
         async with server.async_http() as http:
             return await sender_token(http, Tenant.from_identity(server.url, server.identity()))
 
-    return _run_beside_playwright(get())
-
-
-def _run_beside_playwright(coro):
-    """asyncio.run beside Playwright's sync API (whose loop owns this thread)."""
-    import asyncio
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    return run_async(get())
 
 
 def alice_oid(server: ServerProcess) -> str:

@@ -119,11 +119,19 @@ def _pyplot():
     return plt
 
 
+def save_plot(fig, name: str) -> str:
+    """Write docs/benchmarks/<name>.png, close the figure; the path relative to the repo."""
+    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = PLOTS_DIR / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return str(path.relative_to(REPO))
+
+
 def plot_latency(result: dict) -> list[str]:
     """Histogram and CDF of delivery latency, one series per mode."""
     plt = _pyplot()
     series = result.get("series", {})
-    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
     fig, (hist, cdf) = plt.subplots(1, 2, figsize=(11, 4.2))
     import numpy as np
 
@@ -148,10 +156,7 @@ def plot_latency(result: dict) -> list[str]:
     cdf.legend()
     fig.suptitle(result.get("title", "latency"))
     fig.tight_layout()
-    path = PLOTS_DIR / f"{result['name']}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [str(path.relative_to(REPO))]
+    return [save_plot(fig, result["name"])]
 
 
 def plot_capacity(result: dict) -> list[str]:
@@ -160,7 +165,6 @@ def plot_capacity(result: dict) -> list[str]:
     steps = [s for s in result.get("steps", []) if s.get("agents")]
     if not steps:
         return []
-    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
     agents = [s["agents"] for s in steps]
     paths = []
 
@@ -176,10 +180,7 @@ def plot_capacity(result: dict) -> list[str]:
     fig.legend(lines, [line.get_label() for line in lines], loc="lower center", ncol=3, fontsize="small")
     ax.set_title(f"{result.get('title', 'capacity')}: server resources", fontsize="medium")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    path = PLOTS_DIR / f"{result['name']}-resources.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(save_plot(fig, f"{result['name']}-resources"))
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
     ax.plot(agents, [s["delivery"]["p50"] for s in steps], "o-", label="delivery p50")
@@ -197,11 +198,8 @@ def plot_capacity(result: dict) -> list[str]:
     fig.legend(lines, [line.get_label() for line in lines], loc="lower center", ncol=2, fontsize="small")
     ax.set_title(f"{result.get('title', 'capacity')}: delivery under load", fontsize="medium")
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    path = PLOTS_DIR / f"{result['name']}-latency.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
-    return [str(p.relative_to(REPO)) for p in paths]
+    paths.append(save_plot(fig, f"{result['name']}-latency"))
+    return paths
 
 
 # --- docs/benchmarks.md ---------------------------------------------------------------

@@ -276,11 +276,7 @@ def _plot_start(result: dict) -> list[str]:
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Widget start, where the time goes")
     fig.tight_layout()
-    path = report.PLOTS_DIR / f"{result['name']}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [str(path.relative_to(REPO))]
+    return [report.save_plot(fig, result["name"])]
 
 
 def _plot_memory(result: dict) -> list[str]:
@@ -298,7 +294,4 @@ def _plot_memory(result: dict) -> list[str]:
     fig.legend(fontsize=7, loc="upper left")
     ax.set_title("Widget memory while handling notifications")
     fig.tight_layout()
-    path = report.PLOTS_DIR / f"{result['name']}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [str(path.relative_to(REPO))]
+    return [report.save_plot(fig, result["name"])]

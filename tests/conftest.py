@@ -2,7 +2,6 @@
 driving Debian chromium with a fresh profile that trusts exactly that server's key."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench import run_async  # noqa: F401 — the tests' way to run a coroutine beside Playwright
 from server.devcerts import DevCerts, ensure_dev_certs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -323,15 +323,6 @@ def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float =
             with context.expect_page(timeout=timeout) as popup_info:
                 widget.locator("#signin").click()
     return popup
-
-
-def run_async(coro):
-    """asyncio.run in a worker thread: Playwright's sync API keeps an event loop running in
-    the main thread once a browser test has run, so asyncio.run() there would refuse."""
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def status_of(sender_api: Api, message_id: str) -> dict:

@@ -170,22 +170,22 @@ def check_parse_payload(value: Any) -> None:
     assert isinstance(out, dict)
 
 
-def check_send_message(body: bytes) -> None:
+def _refused_or_answered(handler: str, body: bytes, status: int) -> None:
+    """A function either refuses the body with a 4xx or answers with `status`."""
     try:
-        response = _functions().SendMessageToUser(_request(body))
+        response = getattr(_functions(), handler)(_request(body))
     except ApiError as exc:
         assert 400 <= exc.status < 500
         return
-    assert response.status == 202
+    assert response.status == status
+
+
+def check_send_message(body: bytes) -> None:
+    _refused_or_answered("SendMessageToUser", body, 202)
 
 
 def check_userclient(body: bytes) -> None:
-    try:
-        response = _functions().userclient(_request(body))
-    except ApiError as exc:
-        assert 400 <= exc.status < 500
-        return
-    assert response.status == 200
+    _refused_or_answered("userclient", body, 200)
 
 
 PROPERTIES: dict[str, tuple[st.SearchStrategy, Callable[[Any], None]]] = {

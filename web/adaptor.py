@@ -107,24 +107,23 @@ class Adaptor:
 
         if self._token is not None and not needs_renewal(self._token, time.time()):
             return self._token
-        if self.signin is None:
-            cached = cached_sign_in(self.config.ClientId, self.config.Authority, self.config.Scope)
-            if cached is not None:  # a reload: msal is imported later, when a renewal is due
-                token, username = cached
-                self.ui.set_user(username)
-                self.ui.show_signin(False)
-                self._token = token
-                self.spawn(self._renew_before_expiry(token))
-                return token
-        self._ensure_signin()
-        token = self.signin.silent()
-        while token is None:
-            try:
-                token = await self.signin.interactive()
-            except (SignInRequired, SignInFailed) as exc:
-                self.ui.set_status("error", str(exc))
-                await self._wait_for_signin_click()
-        self.ui.set_user(self.signin.username)
+        # A reload: a token in this tab's cache that is good for a while; msal is imported
+        # later, when a renewal is due.
+        cached = cached_sign_in(self.config.ClientId, self.config.Authority, self.config.Scope) \
+            if self.signin is None else None
+        if cached is not None:
+            token, username = cached
+        else:
+            self._ensure_signin()
+            token = self.signin.silent()
+            while token is None:
+                try:
+                    token = await self.signin.interactive()
+                except (SignInRequired, SignInFailed) as exc:
+                    self.ui.set_status("error", str(exc))
+                    await self._wait_for_signin_click()
+            username = self.signin.username
+        self.ui.set_user(username)
         self.ui.show_signin(False)
         if token != self._token:
             self._token = token

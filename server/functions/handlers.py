@@ -129,20 +129,22 @@ class Functions:
         except StoreConflict:
             raise ApiError(409, "duplicate_message_id", f"A message with id '{message_id}' exists already.") from None
         status = self._send(message) if online else MessageStatus.QUEUED
-        connections = len(self.store.user_connections(user_id, self.config.hub))
-        if connections and not online:
-            connections -= self._forget_dead_connections(user_id, checked_at=now)
+        rows = self.store.user_connections(user_id, self.config.hub)
+        if rows and not online:
+            rows = self._forget_dead_connections(user_id, rows, checked_at=now)
+        connections = len(rows)
         event("SendMessageToUser", message=message_id, user=user_id, status=status, connections=connections)
         return FunctionResponse(202, {"messageId": message_id, "status": status, "connections": connections})
 
-    def _forget_dead_connections(self, user_id: str, checked_at: float) -> int:
+    def _forget_dead_connections(self, user_id: str, rows: list[Connection], checked_at: float) -> list[Connection]:
         """The service said the user has no connection: rows written before it said so
-        are left by lost 'disconnected' events (a row written since may be a new one)."""
-        dead = [c for c in self.store.user_connections(user_id, self.config.hub) if c.updated < checked_at]
+        are left by lost 'disconnected' events (a row written since may be a new one).
+        Returns the rows kept."""
+        dead = [c for c in rows if c.updated < checked_at]
         removed = sum(self.store.remove_connection(c.connection_id) for c in dead)
         if removed:
             event("connections.forgotten", user=user_id, removed=removed)
-        return removed
+        return [c for c in rows if c.updated >= checked_at]
 
     # --- ReconcileConnections (timer) --------------------------------------------------
     def ReconcileConnections(self) -> dict:

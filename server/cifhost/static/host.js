@@ -91,6 +91,18 @@
     throw new CifError(method, message);
   }
 
+  /** The {templateName, templateParameters} argument of notifyEvent and createSession. */
+  function templateInput(method, args) {
+    var input = args[0];
+    if (!isPlainObject(input) || typeof input.templateName !== "string") {
+      fail(method, method + " expects {templateName, templateParameters}");
+    }
+    if (input.templateParameters !== undefined && !isPlainObject(input.templateParameters)) {
+      fail(method, "templateParameters must be an object");
+    }
+    return input;
+  }
+
   function errorObject(err, method) {
     if (err instanceof CifError) return { message: err.message, msdyn_name: err.msdyn_name };
     var message = err && err.message ? String(err.message) : String(err);
@@ -225,24 +237,12 @@
     },
 
     notifyEvent: function (args) {
-      var input = args[0];
-      if (!isPlainObject(input) || typeof input.templateName !== "string") {
-        fail("notifyEvent", "notifyEvent expects {templateName, templateParameters}");
-      }
-      if (input.templateParameters !== undefined && !isPlainObject(input.templateParameters)) {
-        fail("notifyEvent", "templateParameters must be an object");
-      }
+      var input = templateInput("notifyEvent", args);
       return new Promise(function (resolve) { addNotification(input, resolve); });
     },
 
     createSession: function (args) {
-      var input = args[0];
-      if (!isPlainObject(input) || typeof input.templateName !== "string") {
-        fail("createSession", "createSession expects {templateName, templateParameters}");
-      }
-      if (input.templateParameters !== undefined && !isPlainObject(input.templateParameters)) {
-        fail("createSession", "templateParameters must be an object");
-      }
+      var input = templateInput("createSession", args);
       if (state.sessions.length >= MAX_SESSIONS) fail("createSession", "the session limit (" + MAX_SESSIONS + ") is reached");
       return addSession(input);
     },
