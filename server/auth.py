@@ -6,6 +6,11 @@ issuer, audience, expiry with leeway for clock skew, then scope (agents) or app 
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +22,12 @@ from .errors import ApiError
 
 CLOCK_SKEW_LEEWAY = 120  # seconds; issuer and validator clocks may differ by ±2 min
 JWKS_MIN_REFRESH = 10  # seconds between refetches forced by unknown kids (no fetch storms)
+# Longer Authorization headers never reach a handler behind Azure's front ends (Azure
+# SignalR: 16 KB a header; our own server bounds headers the same way, server/http_limits.py).
+MAX_TOKEN_LENGTH = 16 * 1024
+JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+TIME_CLAIMS = ("exp", "nbf", "iat")  # NumericDate: seconds since the epoch
+STRING_CLAIMS = ("iss", "oid", "sub", "tid", "scp", "azp", "appid", "idtyp", "ver")
 
 
 @dataclass(frozen=True)
@@ -96,13 +107,16 @@ class TokenValidator:
         return self._metadata
 
     def validate(self, token: str) -> Principal:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise unauthorized("invalid_token", "The bearer token is not a JWT.") from None
-        if header.get("alg") != "RS256":
-            raise unauthorized("invalid_token", "The token must be signed with RS256.")
-        key = self._signing_key(str(header.get("kid", "")))
+        """The token's Principal, or a 401 ApiError naming what is wrong (any header or
+        claim a client can craft ends here, never in another exception)."""
+        header = unverified_header(token)
+        try:  # types first, so that e.g. exp "9999999999" is named, not read as a number by PyJWT
+            check_claim_types(jwt.decode(token, options={"verify_signature": False}))
+        except jwt.InvalidTokenError as exc:
+            raise unauthorized("invalid_token", f"The token is not valid: {exc}.") from None
+        except RecursionError:  # thousands of nested arrays: valid JSON, not claims
+            raise unauthorized("invalid_token", "The token's payload is nested too deeply.") from None
+        key = self._signing_key(header["kid"])
         try:
             claims = jwt.decode(token, key=key.key, algorithms=["RS256"], audience=list(self.audiences),
                                 issuer=self.metadata()["issuer"], leeway=self.leeway,
@@ -119,6 +133,44 @@ class TokenValidator:
         if not user_id:
             raise unauthorized("invalid_token", "The token carries no 'oid' or 'sub'.")
         return Principal(str(user_id), claims)
+
+
+def unverified_header(token: str) -> dict:
+    """The JOSE header of a compact JWS, checked before anything else reads it: an RS256
+    signature, a string `kid`, `typ` absent or JWT (what Entra ID issues). 401 otherwise."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise unauthorized("invalid_token", f"The bearer token is longer than {MAX_TOKEN_LENGTH} characters.")
+    if not JWS_COMPACT.fullmatch(token):
+        raise unauthorized("invalid_token", "The bearer token is not a JWT (three base64url segments).")
+    segment = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error, RecursionError):
+        raise unauthorized("invalid_token", "The token header is not base64url-encoded JSON.") from None
+    if not isinstance(header, dict):
+        raise unauthorized("invalid_token", "The token header must be a JSON object.")
+    if header.get("alg") != "RS256":
+        raise unauthorized("invalid_token", "The token header's 'alg' must be RS256.")
+    if not isinstance(header.get("kid"), str) or not header["kid"]:
+        raise unauthorized("invalid_token", "The token header's 'kid' (the signing key's id) must be a string.")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+        raise unauthorized("invalid_token", "The token header's 'typ' must be JWT.")
+    return header
+
+
+def check_claim_types(claims: dict) -> None:
+    """Claims we read have the types Entra ID issues them with; 401 naming the first that hasn't."""
+    for name in TIME_CLAIMS:
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise unauthorized("invalid_token", f"The token's '{name}' claim must be a number of seconds.")
+    for name in STRING_CLAIMS:
+        if name in claims and not isinstance(claims[name], str):
+            raise unauthorized("invalid_token", f"The token's '{name}' claim must be a string.")
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise unauthorized("invalid_token", "The token's 'roles' claim must be a list of strings.")
 
 
 def scope_name(api_scope: str) -> str:

@@ -1,5 +1,6 @@
 """Bad input gets a clear 4xx JSON error, never a 500, and nothing is stored (SPEC §4)."""
 import asyncio
+import base64
 import json
 import ssl
 
@@ -97,6 +98,12 @@ def test_every_function_rejects_bad_tokens(stack, forge, method, path, body):
     expect(api.call(method, path, body, token=forge(base, iss="https://elsewhere/v2.0")), 401, "invalid_issuer")
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     expect(api.call(method, path, body, token=forge(base, key=other)), 401, "invalid_token")
+    # crafted headers are refused before any key is looked up (a number as kid was a 500)
+    signed = forge(base).split(".")
+    for header in ({"alg": "RS256", "kid": 1}, {"alg": "RS256", "kid": {}}, {"kid": "k"}, {"alg": "RS256"}):
+        crafted = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+        body_ = expect(api.call(method, path, body, token=".".join([crafted, *signed[1:]])), 401, "invalid_token")
+        assert "'kid'" in body_["message"] or "'alg'" in body_["message"]
 
 
 def test_agent_token_on_sender_endpoints_is_403(stack, tokens):
