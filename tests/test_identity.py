@@ -56,6 +56,26 @@ def test_silent_refresh_rotates_refresh_token(identity, stack, validator):
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
 
 
+def test_replaying_a_spent_refresh_token_revokes_its_family(identity, stack):
+    """Reuse of a rotated refresh token means two parties hold it: the newer tokens of the
+    same sign-in are revoked too (OAuth 2.1 refresh token rotation; Entra ID does the same)."""
+    token_url = f"{identity.authority}/oauth2/v2.0/token"
+
+    def refresh(token: str):
+        return stack.session().post(token_url, data={"grant_type": "refresh_token", "client_id": identity.api_client_id,
+                                                     "refresh_token": token, "scope": identity.api_scope})
+
+    first = identity.agent_result("alice")["refresh_token"]
+    renewed = refresh(first)
+    assert renewed.status_code == 200
+    second = renewed.json()["refresh_token"]
+    assert refresh(first).json()["error"] == "invalid_grant"  # the replay (thief or victim)
+    revoked = refresh(second)  # the newer token of that sign-in no longer works either
+    assert revoked.status_code == 400 and revoked.json()["error"] == "invalid_grant"
+    other = identity.agent_result("alice")["refresh_token"]  # another sign-in is another family
+    assert refresh(other).status_code == 200
+
+
 def test_client_credentials_carry_the_sender_role(identity, validator):
     principal = validator.validate(identity.sender_token())
     assert "Notifications.Send" in principal.roles
@@ -162,3 +182,21 @@ def test_validator_rejects_forged_and_stale_tokens(identity, stack, validator):
     with pytest.raises(ApiError) as err:
         validator.validate(jwt.encode(good, "s" * 32, algorithm="HS256"))
     assert err.value.status == 401
+
+
+def test_refresh_tokens_stored_before_families_existed_still_rotate(tmp_path):
+    import sqlite3
+    import time
+
+    from server.idp.grants import GrantStore, _hash
+
+    db = sqlite3.connect(tmp_path / "identity.db")
+    db.execute("CREATE TABLE refresh_tokens (token_hash TEXT PRIMARY KEY, client_id TEXT, username TEXT, scope TEXT,"
+               " expires REAL, used INTEGER DEFAULT 0)")
+    db.execute("INSERT INTO refresh_tokens VALUES (?, 'c', 'alice', 's', ?, 0)", (_hash("old"), time.time() + 60))
+    db.commit()
+    db.close()
+    grants = GrantStore(tmp_path / "identity.db")
+    grant = grants.redeem_refresh_token("old")
+    assert grant is not None and grant.family == _hash("old")
+    assert grants.redeem_refresh_token("old") is None

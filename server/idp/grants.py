@@ -1,5 +1,7 @@
 """Authorization codes (in memory, minutes) and rotating refresh tokens (SQLite, so a
-restarted stack still renews agents silently)."""
+restarted stack still renews agents silently). A refresh token works once; presenting a
+spent one again revokes every token of its sign-in (its family), as OAuth 2.1 asks of
+rotation and Entra ID does: one of the two holders is a thief, and we can't tell which."""
 from __future__ import annotations
 
 import hashlib
@@ -31,6 +33,7 @@ class RefreshGrant:
     client_id: str
     username: str
     scope: str
+    family: str | None = None  # the sign-in this token descends from (None: a new sign-in)
 
 
 def _hash(token: str) -> str:
@@ -44,7 +47,9 @@ class GrantStore:
         self._db_path = db_path
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS refresh_tokens (token_hash TEXT PRIMARY KEY, client_id TEXT,"
-                       " username TEXT, scope TEXT, expires REAL, used INTEGER DEFAULT 0)")
+                       " username TEXT, scope TEXT, expires REAL, used INTEGER DEFAULT 0, family TEXT)")
+            if "family" not in {row[1] for row in db.execute("PRAGMA table_info(refresh_tokens)")}:
+                db.execute("ALTER TABLE refresh_tokens ADD COLUMN family TEXT")  # a state dir from before
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._db_path, timeout=10, isolation_level=None)
@@ -66,20 +71,25 @@ class GrantStore:
     def new_refresh_token(self, grant: RefreshGrant) -> str:
         token = secrets.token_urlsafe(48)
         with self._connect() as db:
-            db.execute("INSERT INTO refresh_tokens (token_hash, client_id, username, scope, expires) VALUES (?,?,?,?,?)",
-                       (_hash(token), grant.client_id, grant.username, grant.scope, time.time() + REFRESH_LIFETIME))
+            db.execute("INSERT INTO refresh_tokens (token_hash, client_id, username, scope, expires, family)"
+                       " VALUES (?,?,?,?,?,?)", (_hash(token), grant.client_id, grant.username, grant.scope,
+                                                 time.time() + REFRESH_LIFETIME, grant.family or _hash(token)))
         return token
 
     def redeem_refresh_token(self, token: str) -> RefreshGrant | None:
-        """Rotation: a refresh token works once; the caller issues a new one."""
+        """Rotation: a refresh token works once; the caller issues a new one of the same
+        family. A spent token presented again revokes its whole family (None returned)."""
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT client_id, username, scope, expires, used FROM refresh_tokens WHERE token_hash=?",
-                             (_hash(token),)).fetchone()
+            row = db.execute("SELECT client_id, username, scope, expires, used, family FROM refresh_tokens"
+                             " WHERE token_hash=?", (_hash(token),)).fetchone()
+            family = row and (row[5] or _hash(token))
+            if row is not None and row[4]:
+                db.execute("UPDATE refresh_tokens SET used=1 WHERE family=?", (family,))
             if row is None or row[4] or row[3] < time.time():
                 db.execute("COMMIT")
                 return None
             db.execute("UPDATE refresh_tokens SET used=1 WHERE token_hash=?", (_hash(token),))
             db.execute("DELETE FROM refresh_tokens WHERE expires < ?", (time.time(),))
             db.execute("COMMIT")
-        return RefreshGrant(row[0], row[1], row[2])
+        return RefreshGrant(row[0], row[1], row[2], family)

@@ -189,7 +189,7 @@ def _client_info(user: User) -> str:
     return _b64url(json.dumps({"uid": user.oid, "utid": _directory().tenant_id}).encode())
 
 
-def _user_tokens(user: User, client_id: str, scope: str, nonce: str | None) -> dict:
+def _user_tokens(user: User, client_id: str, scope: str, nonce: str | None, family: str | None = None) -> dict:
     d, now, lifetime = _directory(), int(time.time()), _token_lifetime()
     resource_scopes = _resolve_scope(scope)
     common = {"iss": _issuer(), "iat": now, "nbf": now, "exp": now + lifetime, "tid": d.tenant_id,
@@ -205,7 +205,7 @@ def _user_tokens(user: User, client_id: str, scope: str, nonce: str | None) -> d
             id_claims["nonce"] = nonce
         body["id_token"] = _sign(id_claims)
     if "offline_access" in scope.split():
-        body["refresh_token"] = _grants().new_refresh_token(RefreshGrant(client_id, user.username, scope))
+        body["refresh_token"] = _grants().new_refresh_token(RefreshGrant(client_id, user.username, scope, family))
     return body
 
 
@@ -247,13 +247,13 @@ def _grant_authorization_code() -> dict:
 def _grant_refresh_token() -> dict:
     grant = _grants().redeem_refresh_token(_form("refresh_token"))
     if grant is None or grant.client_id != request.form.get("client_id"):
-        raise OAuthError("invalid_grant", "The refresh token is invalid, expired or already used.")
+        raise OAuthError("invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
     scope = request.form.get("scope") or grant.scope
     if not set(_resolve_scope(scope)) <= set(_resolve_scope(grant.scope)):
         raise OAuthError("invalid_scope", "A refresh token cannot widen the granted scopes.")
     # keep offline_access so the rotated refresh token is issued
     scope = " ".join(dict.fromkeys(scope.split() + ["offline_access"]))
-    return _user_tokens(_directory().users[grant.username], grant.client_id, scope, None)
+    return _user_tokens(_directory().users[grant.username], grant.client_id, scope, None, grant.family)
 
 
 def _client_credentials() -> tuple[str, str]:
