@@ -85,35 +85,35 @@ def messages(req: func.HttpRequest) -> func.HttpResponse:
 
 # --- SignalR triggers (serverless upstream, validated by the SignalR extension) ----------
 
-def _context(invocation: str) -> dict:
-    """The trigger's InvocationContext: ConnectionId, UserId, Hub, Category, Event, Arguments…"""
-    return json.loads(invocation)
+def _trigger(invocation: str, handle) -> None:
+    """Run a handler on the trigger's InvocationContext (ConnectionId, UserId, Hub, Category,
+    Event, Arguments…); a refused event or ack is the client's doing: logged, not raised."""
+    ctx = json.loads(invocation)
+    try:
+        handle(ctx)
+    except ApiError as exc:
+        log.warning(json.dumps({"event": f"{ctx.get('Event')}.rejected", "connection": ctx.get("ConnectionId"),
+                                "error": exc.code, "message": exc.message}))
 
 
 @app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="connections",
                      event="connected", connectionStringSetting="AzureSignalRConnectionString")
 def OnClientConnected(invocation: str) -> None:
-    ctx = _context(invocation)
-    functions().OnClientConnected(ctx["ConnectionId"], ctx.get("UserId") or "")
+    _trigger(invocation, lambda ctx: functions().OnClientConnected(ctx["ConnectionId"], ctx.get("UserId") or ""))
 
 
 @app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="connections",
                      event="disconnected", connectionStringSetting="AzureSignalRConnectionString")
 def OnClientDisconnect(invocation: str) -> None:
-    ctx = _context(invocation)
-    functions().OnClientDisconnect(ctx["ConnectionId"], ctx.get("UserId") or "", ctx.get("Error"))
+    _trigger(invocation, lambda ctx: functions().OnClientDisconnect(ctx["ConnectionId"], ctx.get("UserId") or "",
+                                                                    ctx.get("Error")))
 
 
 @app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="messages",
                      event="sendMessage", connectionStringSetting="AzureSignalRConnectionString")
 def SendMessageAcknowlegement(invocation: str) -> None:
-    ctx = _context(invocation)
-    try:
-        functions().SendMessageAcknowlegement(ctx["ConnectionId"], ctx.get("UserId") or "",
-                                              ctx.get("Arguments") or [])
-    except ApiError as exc:  # a bad ack is the client's fault: log it, don't fail the trigger
-        log.warning(json.dumps({"event": "ack.rejected", "connection": ctx.get("ConnectionId"),
-                                "error": exc.code, "message": exc.message}))
+    _trigger(invocation, lambda ctx: functions().SendMessageAcknowlegement(
+        ctx["ConnectionId"], ctx.get("UserId") or "", ctx.get("Arguments") or []))
 
 
 # --- timer: rows whose 'disconnected' event was lost -------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 
@@ -39,11 +40,26 @@ def reconcile_interval() -> float:
     return value
 
 
+def read_chunked_bodies(flask_app: Flask):
+    """A chunked body has no Content-Length, and Werkzeug reads such a body as empty. Read
+    it here (a2wsgi's stream ends where the body ends), at most MAX_CONTENT_LENGTH + 1
+    bytes, and pass it on with its length: past the limit Flask answers 413 as for any body."""
+    limit = flask_app.config["MAX_CONTENT_LENGTH"]
+
+    def app(environ, start_response):
+        if "CONTENT_LENGTH" not in environ and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            del environ["HTTP_TRANSFER_ENCODING"]  # de-chunked by the server: Werkzeug would ignore the length
+            body = environ["wsgi.input"].read(limit + 1)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        return flask_app(environ, start_response)
+    return app
+
+
 def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     stack = flask_app.extensions["stack"]
     settings = stack.settings
     interval = reconcile_interval()
-    functions_wsgi = WSGIMiddleware(flask_app, workers=wsgi_workers)
+    functions_wsgi = WSGIMiddleware(read_chunked_bodies(flask_app), workers=wsgi_workers)
     # The emulator calls the functions' webhook, in this process (server/inprocess.py).
     upstream_http = httpx.AsyncClient(transport=LoopTransport(functions_wsgi), timeout=10)
     config = ServiceConfig(endpoint=settings.public_url, keys=stack.local_signalr_keys,
@@ -87,7 +103,7 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     # The authority's discovery document and keys get their own small thread pool: when
     # the authority is this server, a validator fetching them must not wait for a thread
     # held by a request that is itself waiting for the validator.
-    authority_docs = WSGIMiddleware(flask_app, workers=2)
+    authority_docs = WSGIMiddleware(read_chunked_bodies(flask_app), workers=2)
     routes = service.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
     routes.append(Mount("/", app=functions_wsgi))
     app = Starlette(routes=routes, lifespan=lifespan)

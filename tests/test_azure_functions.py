@@ -4,6 +4,7 @@ with the same results as the Flask routes: one shared table of cases, run throug
 The Azure host runs in-process against the running local stack's identity provider and
 SignalR emulator (as it would against Entra ID and Azure SignalR) and Azure Tables on
 Azurite; the Flask host is the real server over HTTPS."""
+import asyncio
 import importlib
 import json
 import sys
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 import pytest
 
-from tests.conftest import Api, call_payload
+from tests.conftest import Api, call_payload, new_agent, run_async
 
 REPO = Path(__file__).resolve().parent.parent
 OFFLINE = "offline-" + uuid.uuid4().hex[:8]
@@ -121,42 +122,76 @@ def test_azure_entry_point(case, azure_app, stack, tokens):
 
 
 def test_signalr_triggers_reach_the_same_handlers(azure_app, identity, tokens, stack):
-    """connected → stored (userclient by another agent is then refused), ack → recorded,
-    disconnected → removed."""
+    """connected → stored (another user can neither claim nor re-own it), ack → recorded
+    (and refused in another user's name), disconnected → removed once the service no
+    longer has the connection; a row whose 'disconnected' was lost → removed by the timer.
+    The connections are real ones on the emulator, which the handlers ask (REST) as they
+    would ask Azure SignalR."""
     module, fns = azure_app
-    alice, connection = identity.oid("alice"), "az-trigger-" + uuid.uuid4().hex[:8]
+    store = module.functions().store
+    alice, bob = identity.oid("alice"), identity.oid("bob")
 
-    def ctx(category, event, **extra):
-        return json.dumps({"ConnectionId": connection, "UserId": alice, "Hub": "myhub", "Category": category,
+    def ctx(connection, category, event, user=alice, **extra):
+        return json.dumps({"ConnectionId": connection, "UserId": user, "Hub": "myhub", "Category": category,
                            "Event": event, "Arguments": [], "Headers": {}, "Query": {}, "Claims": {}, **extra})
 
-    fns["OnClientConnected"](ctx("connections", "connected"))
-    bob_req = func.HttpRequest("POST", "https://x/api/userclient", headers={
-        "Authorization": f"Bearer {tokens['bob']}", "Content-Type": "application/json"},
-        body=json.dumps({"connectionId": connection}).encode())
-    assert fns["userclient"](bob_req).status_code == 403
+    def http(fn, method, path, token, body=None, **kw):
+        headers = {"Authorization": f"Bearer {tokens[token]}", "Content-Type": "application/json"}
+        response = fns[fn](func.HttpRequest(method, f"https://x{path}", headers=headers,
+                                            body=json.dumps(body).encode() if body else b"", **kw))
+        return response.status_code, json.loads(response.get_body()) if response.get_body() else None
 
-    send = func.HttpRequest("POST", "https://x/api/SendMessageToUser", headers={
-        "Authorization": f"Bearer {tokens['sender']}", "Content-Type": "application/json"},
-        body=json.dumps({"userId": alice, "message": call_payload(), "ttlSeconds": 30}).encode())
-    message_id = json.loads(fns["SendMessageToUser"](send).get_body())["messageId"]
-    fns["SendMessageAcknowlegement"](ctx("messages", "sendMessage",
-                                         Arguments=[{"messageId": message_id, "outcome": "Rejected", "reason": "r"}]))
-    status = fns["messages"](func.HttpRequest("GET", f"https://x/api/messages/{message_id}", headers={
-        "Authorization": f"Bearer {tokens['sender']}"}, route_params={"messageId": message_id}, body=b""))
-    assert json.loads(status.get_body())["status"] == "rejected"
-    # a malformed ack from a client is logged, not raised out of the trigger
-    fns["SendMessageAcknowlegement"](ctx("messages", "sendMessage", Arguments=[42]))
+    def status(message_id):
+        return http("messages", "GET", f"/api/messages/{message_id}", "sender",
+                    route_params={"messageId": message_id})[1]["status"]
 
-    fns["OnClientDisconnect"](ctx("connections", "disconnected"))
-    bob_again = fns["userclient"](bob_req)
-    # the row is gone, and the service never had such a connection: nothing to register
-    assert bob_again.status_code == 404
-    assert json.loads(bob_again.get_body())["error"] == "unknown_connection"
+    def send(user):
+        return http("SendMessageToUser", "POST", "/api/SendMessageToUser", "sender",
+                    {"userId": user, "message": call_payload(), "ttlSeconds": 30})[1]["messageId"]
 
-    # a 'connected' whose 'disconnected' never came: the timer finds the service has no
-    # such connection and removes the row (then bob may not claim it: it is unknown again)
-    fns["OnClientConnected"](ctx("connections", "connected"))
-    assert fns["userclient"](bob_req).status_code == 403
-    fns["ReconcileConnections"](None)
-    assert fns["userclient"](bob_req).status_code == 404
+    async def scenario():
+        agent = new_agent(stack, tokens["alice"], register=False)
+        await agent.start()
+        await agent.wait_registered()
+        connection = agent.core.connection_id
+        await asyncio.to_thread(fns["OnClientConnected"], ctx(connection, "connections", "connected"))
+        assert store.get_connection(connection).user_id == alice
+        await asyncio.to_thread(fns["OnClientConnected"], ctx(connection, "connections", "connected", user=bob))
+        assert store.get_connection(connection).user_id == alice  # not re-owned
+        claim = await asyncio.to_thread(http, "userclient", "POST", "/api/userclient", "bob",
+                                        {"connectionId": connection})
+        assert claim == (404, {"error": "unknown_connection", "message":
+                               f"The SignalR service has no connection '{connection}' of yours."})
+
+        mine, bobs = await asyncio.to_thread(send, alice), await asyncio.to_thread(send, bob)
+        for user, message_id in ((bob, bobs), (alice, mine)):
+            await asyncio.to_thread(fns["SendMessageAcknowlegement"], ctx(
+                connection, "messages", "sendMessage", user=user,
+                Arguments=[{"messageId": message_id, "outcome": "Rejected", "reason": "r"}]))
+        assert await asyncio.to_thread(status, mine) == "rejected"
+        assert await asyncio.to_thread(status, bobs) == "queued"  # not acked through alice's connection
+        # a malformed ack from a client is logged, not raised out of the trigger
+        await asyncio.to_thread(fns["SendMessageAcknowlegement"],
+                                ctx(connection, "messages", "sendMessage", Arguments=[42]))
+
+        await asyncio.to_thread(fns["OnClientDisconnect"], ctx(connection, "connections", "disconnected"))
+        assert store.get_connection(connection) is not None  # the service still has it
+        await agent.stop()
+        await asyncio.to_thread(fns["OnClientDisconnect"], ctx(connection, "connections", "disconnected"))
+        assert store.get_connection(connection) is None
+        await asyncio.to_thread(fns["OnClientConnected"], ctx(connection, "connections", "connected"))
+        assert store.get_connection(connection) is None  # gone from the service: nothing recorded
+
+        # a 'connected' whose 'disconnected' never came: the timer finds the service has no
+        # such connection and removes the row
+        agent = new_agent(stack, tokens["alice"], register=False)
+        await agent.start()
+        await agent.wait_registered()
+        lost = agent.core.connection_id
+        await asyncio.to_thread(fns["OnClientConnected"], ctx(lost, "connections", "connected"))
+        await agent.stop()
+        assert store.get_connection(lost) is not None
+        await asyncio.to_thread(fns["ReconcileConnections"], None)
+        assert store.get_connection(lost) is None
+
+    run_async(scenario())

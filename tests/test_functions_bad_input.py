@@ -13,6 +13,7 @@ from adaptor_core.connection import negotiate_url, websocket_url
 from server.azure_signalr import upstream_signature
 from server.http_client import tls_context
 from server.idp.directory import load_directory
+from server.errors import ApiError
 from tests.conftest import Api, call_payload, new_agent, run_async
 
 
@@ -132,15 +133,29 @@ def test_identity_headers_and_body_user_ids_are_never_trusted(stack, tokens, ide
                                  headers={"x-ms-client-principal-id": bob}), 401, "missing_token")
 
 
-def test_alice_cannot_register_bobs_connection(stack, tokens):
+def test_alice_cannot_register_or_remove_bobs_connection_nor_learn_it_exists(stack, tokens, sender_api, identity):
+    """Bob's connection id gets the very answer a made-up one gets (no existence oracle),
+    and his row stays."""
+    alice = Api(stack, tokens["alice"])
+
+    def answer(connection_id: str, status: int):
+        r = alice.call("POST", "/api/userclient", {"connectionId": connection_id, "connectionStatus": status})
+        return r.status_code, r.text.replace(connection_id, "<id>")
+
     async def scenario():
         bob = new_agent(stack, tokens["bob"])
         await bob.start()
         await bob.wait_registered()
         connection_id = bob.core.connection_id
-        r = await asyncio.to_thread(Api(stack, tokens["alice"]).call, "POST", "/api/userclient",
-                                    {"connectionId": connection_id, "connectionStatus": 1})
-        expect(r, 403, "connection_not_yours")
+        for status in (1, 0):
+            foreign = await asyncio.to_thread(answer, connection_id, status)
+            unknown = await asyncio.to_thread(answer, "made-up-" + connection_id[:8], status)
+            assert foreign == unknown, (foreign, unknown)
+        assert foreign[0] == 200 and unknown[0] == 200
+        expect(alice.call("POST", "/api/userclient", {"connectionId": connection_id}), 404, "unknown_connection")
+        r = await asyncio.to_thread(sender_api.call, "POST", "/api/SendMessageToUser",
+                                    {"userId": identity.oid("bob"), "message": call_payload()})
+        assert r.json()["connections"] >= 1  # bob's row survived alice's 'disconnect'
         await bob.stop()
 
     run_async(scenario())
@@ -182,14 +197,14 @@ def test_userclient_refuses_connections_the_service_does_not_know(stack, tokens)
 # --- upstream webhook -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def webhook(stack):
+def webhook(stack, tmp_path_factory):
     secrets = json.loads((stack.state_dir / "local-secrets.json").read_text())
 
     def post(connection_id="conn-1", keys=None, hub="myhub", event="connected", category="connections",
-             body=None, ctype="application/json", code=None, signature=None):
+             body=None, ctype="application/json", code=None, signature=None, user="user-w"):
         keys = keys or [secrets["signalr_primary_key"]]
         headers = {"Content-Type": ctype, "X-ASRS-Hub": hub, "X-ASRS-Category": category, "X-ASRS-Event": event,
-                   "X-ASRS-User-Id": "user-w"}
+                   "X-ASRS-User-Id": user}
         if connection_id is not None:
             headers["X-ASRS-Connection-Id"] = connection_id
             headers["X-ASRS-Signature"] = signature if signature is not None else upstream_signature(connection_id, keys)
@@ -197,6 +212,7 @@ def webhook(stack):
                                     params={"code": code or secrets["functions_key"]},
                                     data=json.dumps(body if body is not None else {"type": 10}), headers=headers)
     post.secrets = secrets
+    post.tmp = tmp_path_factory.mktemp("webhook")
     return post
 
 
@@ -213,6 +229,90 @@ def test_webhook_signature_rules(webhook):
     expect(webhook(hub="otherhub"), 404, "unknown_hub")
     expect(webhook(connection_id=None), 400, "missing_connection_id")
     expect(webhook(ctype="text/plain"), 400, "invalid_content_type")
+
+
+def test_a_replayed_signature_acts_only_as_the_connections_recorded_owner(stack, tokens, identity, sender_api,
+                                                                          webhook):
+    """The signature covers the connection id only and never expires: whoever holds one (and
+    the functions key) can send any X-ASRS-User-Id. Acks count only from a connection the
+    store records for the message's user; events can't re-own or drop a live connection."""
+    alice, bob = identity.oid("alice"), identity.oid("bob")
+
+    def ack(connection_id, user, message_id):
+        inv = {"type": 1, "target": "sendMessage", "arguments": [{"messageId": message_id, "outcome": "Accepted"}]}
+        return webhook(connection_id=connection_id, user=user, category="messages", event="sendMessage", body=inv)
+
+    def status(message_id):
+        return sender_api.call("GET", f"/api/messages/{message_id}").json()["status"]
+
+    async def scenario():
+        agent = new_agent(stack, tokens["alice"])  # alice's real connection: its signature "leaked"
+        await agent.start()
+        await agent.wait_registered()
+        c = agent.core.connection_id
+        bobs = sender_api.call("POST", "/api/SendMessageToUser", {"userId": bob, "message": call_payload()}).json()
+        # alice's connection, bob's name: refused, bob's call untouched
+        expect(await asyncio.to_thread(ack, c, bob, bobs["messageId"]), 403, "connection_not_yours")
+        # a made-up connection (a signature is easy to make for any id with the key, or replayed)
+        expect(await asyncio.to_thread(ack, "made-up-" + c[:8], bob, bobs["messageId"]), 403, "connection_not_yours")
+        # events can't move alice's live connection to bob, nor drop it while it is live
+        expect(await asyncio.to_thread(webhook, connection_id=c, user=bob), 409, "connection_owned")
+        assert (await asyncio.to_thread(webhook, connection_id=c, user=alice, event="disconnected",
+                                        body={"type": 11})).status_code == 200
+        # a 'connected' for a connection the service doesn't have records nothing
+        assert (await asyncio.to_thread(webhook, connection_id="made-up-2", user=bob)).status_code == 200
+        expect(await asyncio.to_thread(ack, "made-up-2", bob, bobs["messageId"]), 403, "connection_not_yours")
+        assert status(bobs["messageId"]) == "queued"
+        # alice's row survived: her calls still reach her, and her own ack counts
+        mine = sender_api.call("POST", "/api/SendMessageToUser", {"userId": alice, "message": call_payload()}).json()
+        assert mine["status"] == "sent" and mine["connections"] >= 1
+        assert (await asyncio.to_thread(ack, c, alice, mine["messageId"])).status_code == 200
+        assert status(mine["messageId"]) == "accepted"
+        await agent.stop()
+
+    run_async(scenario())
+
+
+def test_webhook_code_is_compared_in_constant_time(webhook, monkeypatch):
+    import hmac
+
+    seen = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        seen.append((a, b))
+        return real(a, b)
+
+    # the in-process app: the spy must see the comparison the handler makes
+    from server import create_app
+    from server.functions.http import FunctionRequest, Headers
+    from server.settings import Settings
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    app = create_app(Settings(state_dir=webhook.tmp))
+    key = app.extensions["functions"].config.functions_key
+    for code in ("wrong", "", "é-not-ascii", key[:-1]):
+        req = FunctionRequest("POST", "https://x/runtime/webhooks/signalr", Headers({}), query={"code": code})
+        with pytest.raises(ApiError) as err:
+            app.extensions["functions"].SignalRWebhook(req)
+        assert (err.value.status, err.value.code) == (401, "invalid_code")
+    assert any(key.encode() in pair for pair in seen) and all(isinstance(a, bytes) for pair in seen for a in pair)
+    app.extensions["store"].close()
+    expect(webhook(code="é-not-ascii"), 401, "invalid_code")
+
+
+def test_chunked_bodies_are_read_with_the_same_limit(sender_api):
+    def chunked(body: dict):
+        raw = json.dumps(body).encode()
+        return sender_api.call("POST", "/api/SendMessageToUser", data=(raw[i:i + 1000] for i in range(0, len(raw), 1000)),
+                               headers={"Content-Type": "application/json"})
+
+    r = chunked({"userId": "chunky", "messageId": "chunked-1", "message": call_payload()})
+    assert r.request.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in r.request.headers
+    assert r.status_code == 202, r.text
+    expect(chunked({"userId": "chunky", "messageId": "chunked-2", "message": call_payload(comments="x" * 70_000)}),
+           413)
+    expect(sender_api.call("GET", "/api/messages/chunked-2"), 404, "unknown_message")
 
 
 def test_webhook_messages_need_known_target_and_valid_ack(webhook):

@@ -1,6 +1,7 @@
 """The sample's functions as framework-free handlers (SPEC §4–§5)."""
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -84,13 +85,18 @@ class Functions:
         if status not in (0, 1) or isinstance(status, bool):
             raise ApiError(422, "invalid_field", "'connectionStatus' must be 1 (connected) or 0 (disconnected).")
         known = self.store.get_connection(connection_id)
-        if known is not None and known.user_id != user.user_id:
-            raise forbidden("connection_not_yours", "That connection belongs to another user.")
-        if status == 1 and known is None and not self.signalr.connection_exists(self.config.hub, connection_id):
-            # Not announced by the service yet, and unknown to it: nothing to register.
-            raise ApiError(404, "unknown_connection", f"The SignalR service has no connection '{connection_id}'.")
+        # Another user's connection gets the answer an unknown id gets (and is left alone):
+        # neither status nor message tells whether the id exists.
+        foreign = known is not None and known.user_id != user.user_id
+        if status == 1 and (known is None or foreign):
+            # Not announced by the service yet (asked for a foreign id too: same work, same time).
+            exists = self.signalr.connection_exists(self.config.hub, connection_id)
+            if foreign or not exists:
+                raise ApiError(404, "unknown_connection",
+                               f"The SignalR service has no connection '{connection_id}' of yours.")
         if status == 0:
-            self.store.remove_connection(connection_id)
+            if not foreign:
+                self.store.remove_connection(connection_id)
             event("userclient.removed", user=user.user_id, connection=connection_id)
             return FunctionResponse(200, {"connectionId": connection_id, "connectionStatus": 0})
         created = self.store.upsert_connection(Connection(user.user_id, connection_id, self.config.hub, 1, self.clock()))
@@ -228,7 +234,8 @@ class Functions:
 
     # --- upstream webhook ---------------------------------------------------------------
     def SignalRWebhook(self, req: FunctionRequest) -> FunctionResponse:
-        if self.config.functions_key is not None and req.query.get("code") != self.config.functions_key:
+        if self.config.functions_key is not None and not hmac.compare_digest(
+                (req.query.get("code") or "").encode(), self.config.functions_key.encode()):
             raise ApiError(401, "invalid_code", "The webhook needs the functions key as ?code=.")
         if req.mimetype != "application/json":
             raise ApiError(400, "invalid_content_type", "Upstream requests must be application/json.")
@@ -259,10 +266,21 @@ class Functions:
             return FunctionResponse(200, None)
         raise ApiError(400, "unknown_event", f"Unknown upstream event {category}/{name}.")
 
+    # The upstream signature proves only that the service once signed this connection id
+    # (docs/security.md): its events may be replayed with any X-ASRS-User-Id. So an event
+    # never changes a recorded owner, records only connections the service has, and drops
+    # only connections the service no longer has; an ack counts only from a connection
+    # recorded for the message's user.
     def OnClientConnected(self, connection_id: str, user_id: str) -> FunctionResponse:
         if not user_id:
             raise ApiError(400, "missing_user_id", "X-ASRS-User-Id is required for a connected event.")
-        # The service's word on the owner wins over an earlier userclient claim.
+        known = self.store.get_connection(connection_id)
+        if known is not None and known.user_id != user_id:
+            event("OnClientConnected.refused", user=user_id, owner=known.user_id, connection=connection_id)
+            raise ApiError(409, "connection_owned", f"Connection '{connection_id}' is recorded for another user.")
+        if known is None and not self.signalr.connection_exists(self.config.hub, connection_id):
+            event("OnClientConnected.ignored", user=user_id, connection=connection_id, reason="not at the service")
+            return FunctionResponse(200, None)
         created = self.store.upsert_connection(Connection(user_id, connection_id, self.config.hub, 1, self.clock()))
         event("OnClientConnected", user=user_id, connection=connection_id, new=created)
         if created:
@@ -270,6 +288,10 @@ class Functions:
         return FunctionResponse(200, None)
 
     def OnClientDisconnect(self, connection_id: str, user_id: str, error: Any) -> FunctionResponse:
+        if self.store.get_connection(connection_id) is not None \
+                and self.signalr.connection_exists(self.config.hub, connection_id):
+            event("OnClientDisconnect.ignored", user=user_id, connection=connection_id, reason="still at the service")
+            return FunctionResponse(200, None)
         removed = self.store.remove_connection(connection_id)
         event("OnClientDisconnect", user=user_id, connection=connection_id, removed=removed, error=error)
         return FunctionResponse(200, None)
@@ -290,6 +312,9 @@ class Functions:
         message = self.store.get_message(message_id)
         if message is None:
             raise ApiError(404, "unknown_message", f"No message with id '{message_id}'.")
+        conn = self.store.get_connection(connection_id)
+        if conn is None or conn.user_id != user_id:
+            raise forbidden("connection_not_yours", f"Connection '{connection_id}' is not recorded for this user.")
         if message.user_id != user_id:
             raise forbidden("message_not_yours", "That message was sent to another user.")
         recorded = self.store.complete_message(message_id, status, reason, self.clock())
