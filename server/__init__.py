@@ -36,8 +36,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(functions_routes.bp)
-    app.register_blueprint(cifhost.bp)  # the local CIF host (/) and the dev console (/console)
-    app.register_blueprint(cifhost.console_bp)
-    provider.init_app(app, stack.directory, GrantStore(settings.state_dir / "identity.db"))
+    app.register_blueprint(cifhost.bp)  # the local CIF host (/)
+    if stack.local_stand_ins:  # never beside real Azure/Entra ID; loopback clients only (server/local_only.py)
+        app.register_blueprint(cifhost.console_bp)
+        provider.init_app(app, stack.directory, GrantStore(settings.state_dir / "identity.db"))
     register_error_handlers(app)
     return app

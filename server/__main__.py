@@ -13,10 +13,12 @@ import uvicorn
 from . import create_app
 from .asgi import build_asgi
 from .devcerts import ensure_dev_certs
+from .local_only import is_loopback_host
 from .settings import ConfigError, Settings
 from .signalr_service.service import MAX_FRAME
 
 DEFAULT_PORT = 7071  # the Azure Functions host's port
+WILDCARD_TO_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 def raise_open_file_limit() -> int:
@@ -55,12 +57,30 @@ def bind(host: str, port: int) -> list[socket.socket]:
     return sockets
 
 
+def exposure(host: str, real_azure: tuple[str, ...]) -> str:
+    """What a non-loopback --host puts on the network, for the start-up banner."""
+    local = (f"off ({', '.join(real_azure)} set)" if real_azure
+             else "on, answering this machine only (loopback peers)")
+    return (f"  EXPOSED     listening on {host} (--expose-to-network): other machines reach the functions (/api/*, "
+            f"bearer tokens), the SignalR emulator (/client/, /api/v1/hubs/*, its own tokens), the widget "
+            f"(/widget/), the CIF host page (/) and /healthz\n"
+            f"              dev console and local identity provider: {local}\n"
+            f"              the certificate names localhost, 127.0.0.1 and ::1 only\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, plus ::1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--expose-to-network", action="store_true",
+                        help="allow a --host other than loopback: the functions, the SignalR emulator, the widget "
+                             "and the CIF host become reachable from other machines (README, Security)")
     args = parser.parse_args(argv)
+    if not is_loopback_host(args.host) and not args.expose_to_network:
+        print(f"--host {args.host} is not a loopback address: the stack would be reachable from other machines. "
+              "Add --expose-to-network to mean it (README, Security).", file=sys.stderr)
+        return 2
 
     try:
         return serve(args)
@@ -76,14 +96,17 @@ def serve(args: argparse.Namespace) -> int:
     certs = ensure_dev_certs(settings.certs_dir)
     sockets = bind(args.host, args.port)
     port = sockets[0].getsockname()[1]
-    url_host = f"[{args.host}]" if ":" in args.host else args.host
+    # A wildcard bind includes loopback: the stack reaches itself (and is shown) there.
+    url_host = WILDCARD_TO_LOOPBACK.get(args.host, args.host)
+    url_host = f"[{url_host}]" if ":" in url_host else url_host
     settings = settings.with_public_url(f"https://{url_host}:{port}")
     fd_limit = raise_open_file_limit()
 
     # Requests hop between the event loop and the WSGI threads; the default 5 ms GIL switch
     # interval would add up to 5 ms at every hop.
     sys.setswitchinterval(0.0005)
-    app = build_asgi(create_app(settings))
+    flask_app = create_app(settings)
+    app = build_asgi(flask_app)
     config = uvicorn.Config(
         app, ssl_certfile=str(certs.cert), ssl_keyfile=str(certs.key),
         log_level=args.log_level, access_log=args.log_level == "debug",
@@ -92,13 +115,14 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
-    host = "localhost" if args.host in ("127.0.0.1", "::1") else args.host
+    stack = flask_app.extensions["stack"]
     print(
-        f"\nCIF adaptor local stack on https://{args.host}:{port}  (open files limit {fd_limit})\n"
-        f"  widget      https://{host}:{port}/widget/\n"
-        f"  health      https://{args.host}:{port}/healthz\n"
+        f"\nCIF adaptor local stack on {settings.public_url}  (open files limit {fd_limit})\n"
+        f"  widget      {stack.widget_origin}/widget/\n"
+        f"  health      {settings.public_url}/healthz\n"
         f"  dev CA      {certs.ca}  (trust it in your browser, or accept the warning once)\n"
-        f"Press Ctrl-C to stop.\n",
+        + (exposure(args.host, stack.real_azure) if not is_loopback_host(args.host) else "")
+        + "Press Ctrl-C to stop.\n",
         flush=True,
     )
     asyncio.run(server.serve(sockets=sockets))

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from .azure_signalr import ConnectionString
 from .functions.factory import audiences_for
 from .idp.directory import Directory, load_directory
+from .local_only import real_azure_settings
 from .local_secrets import load_local_secrets
 from .settings import ConfigError, Settings
 
@@ -26,6 +27,12 @@ class StackConfig:
     functions_key: str
     local_signalr_keys: list[str]
     dynamics_origins: tuple[str, ...]  # who may frame the widget (CSP frame-ancestors)
+    real_azure: tuple[str, ...] = ()  # settings pointing at real Azure/Entra ID (server/local_only.py)
+
+    @property
+    def local_stand_ins(self) -> bool:
+        """The dev console and the local identity provider run only on an all-local stack."""
+        return not self.real_azure
 
     @property
     def widget_origin(self) -> str:
@@ -60,6 +67,12 @@ def resolve_stack(settings: Settings) -> StackConfig:
     else:
         signalr = ConnectionString(settings.public_url, local_keys[0])
         upstream_keys = local_keys
+    real_azure = real_azure_settings(settings.Authority, settings.AzureWebJobsStorage,
+                                     signalr.endpoint if settings.AzureSignalRConnectionString else None)
+    if real_azure and not settings.Authority:
+        raise ConfigError(f"{' and '.join(real_azure)} point at Azure, so Authority must name your Entra ID tenant: "
+                          "the local identity provider signs anyone in without a credential and is never run "
+                          "beside real Azure services")
     secondary = settings.extra.get("AzureSignalRSecondaryAccessKey") or os.environ.get("AzureSignalRSecondaryAccessKey")
     if secondary:
         upstream_keys = [*upstream_keys, secondary]
@@ -71,4 +84,4 @@ def resolve_stack(settings: Settings) -> StackConfig:
             raise ConfigError(f"DynamicsOrigins: '{origin}' must be an https origin like https://org.crm.dynamics.com")
     return StackConfig(settings, directory, authority, client_id, api_scope, audiences, signalr,
                        upstream_keys, os.environ.get("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], local_keys,
-                       dynamics)
+                       dynamics, tuple(real_azure))

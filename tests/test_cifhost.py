@@ -428,8 +428,14 @@ def test_messages_from_other_frames_and_origins_are_ignored(browser_context, sta
 
 # --- dev console ------------------------------------------------------------------------------------
 
-def console_call(stack, body, **kw):
-    return stack.session().post(stack.url + "/console/api/call", json=body, timeout=30, **kw)
+def console_token(stack) -> str:
+    page = stack.session().get(stack.url + "/console").text
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+
+
+def console_call(stack, body, headers=None, **kw):
+    headers = {"X-CSRF-Token": console_token(stack), **(headers or {})}
+    return stack.session().post(stack.url + "/console/api/call", json=body, timeout=30, headers=headers, **kw)
 
 
 def test_console_places_a_call_through_msal_and_the_functions(stack, tokens, identity, sender_api):
@@ -494,7 +500,8 @@ def test_console_rejects_bad_input_with_json_errors(stack, identity):
         r = console_call(stack, body)
         assert r.status_code == 400 and r.json()["error"] == code and r.json()["message"], (body, r.text)
     r = stack.session().post(stack.url + "/console/api/call", data="userId=x&phone=1",
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+                             headers={"Content-Type": "application/x-www-form-urlencoded",
+                                      "X-CSRF-Token": console_token(stack)})
     assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type"
     r = console_call(stack, {"userId": alice, "phone": "+15551234567"}, headers={"Origin": "https://evil.example"})
     assert r.status_code == 403 and r.json()["error"] == "cross_origin"
@@ -505,18 +512,30 @@ def test_console_rejects_bad_input_with_json_errors(stack, identity):
         assert r.json()["error"] == "send_failed" and "user_not_connected" in r.json()["message"]
 
 
-def test_console_call_is_404_without_the_local_identity_provider(tmp_path):
+def test_console_writes_need_the_token_of_its_own_page(stack, identity):
+    """A request without an Origin header (curl, a form some tools send) is no proof of the
+    console's own page: only the token from that page is."""
+    body = {"userId": identity.oid("alice"), "phone": "+15551234567"}
+    for headers in ({}, {"X-CSRF-Token": ""}, {"X-CSRF-Token": "guess"}, {"X-CSRF-Token": "é"}):
+        r = stack.session().post(stack.url + "/console/api/call", json=body, headers=headers, timeout=30)
+        assert r.status_code == 403 and r.json()["error"] == "csrf_token" and r.json()["message"], (headers, r.text)
+
+
+def test_console_and_identity_provider_are_off_against_real_azure(tmp_path):
     from server import create_app
     from server.settings import Settings
 
     app = create_app(Settings(state_dir=tmp_path, Authority="https://login.example.test/tenant",
                               AzureAd__ClientId="client", ApiScope="api://client/access_as_user"))
     client = app.test_client()
-    r = client.post("/console/api/call", json={"userId": "x", "phone": "+1"})
-    assert r.status_code == 404 and r.json["error"] == "not_available" and r.json["message"]
-    assert client.get("/console/api/state").json == {"connections": [], "messages": []}
-    page = client.get("/console")
-    assert page.status_code == 200 and b'id="call-form"' not in page.data
+    tenant = app.extensions["stack"].directory.tenant_id
+    for method, path in [("GET", "/console"), ("GET", "/console/api/state"), ("POST", "/console/api/call"),
+                         ("GET", f"/{tenant}/v2.0/.well-known/openid-configuration"),
+                         ("GET", f"/{tenant}/discovery/v2.0/keys"), ("GET", f"/{tenant}/oauth2/v2.0/authorize"),
+                         ("POST", f"/{tenant}/oauth2/v2.0/token")]:
+        r = client.open(path, method=method, json={"userId": "x", "phone": "+1"} if method == "POST" else None)
+        assert r.status_code == 404 and r.json["error"] == "not_found", (path, r.status_code)
+    assert client.get("/healthz").status_code == 200
     app.extensions["store"].close()
 
 

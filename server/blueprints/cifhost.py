@@ -2,14 +2,17 @@
 widget, SPEC §8) and the dev console (live connections/messages, "place a test call")."""
 from __future__ import annotations
 
+import hmac
 import json
 import math
+import secrets
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, send_from_directory
 
 from ..errors import ApiError
+from ..local_only import require_local_peer
 
 CIFHOST_DIR = Path(__file__).resolve().parent.parent / "cifhost"
 STATIC_DIR = CIFHOST_DIR / "static"
@@ -26,6 +29,10 @@ MAX_PHONE, MAX_COMMENTS, MAX_TTL = 64, 2000, 86400
 
 bp = Blueprint("cifhost", __name__, template_folder="../cifhost/templates")
 console_bp = Blueprint("console", __name__, url_prefix="/console", template_folder="../cifhost/templates")
+console_bp.before_request(require_local_peer)
+# The console's write calls carry this token from its own page (X-CSRF-Token): a page of
+# another site can make the browser send a request, but can't read ours to learn it.
+console_bp.record_once(lambda state: state.app.extensions.setdefault("console.csrf", secrets.token_urlsafe(32)))
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -126,10 +133,6 @@ def host_static(path: str):
 
 # --- the dev console -----------------------------------------------------------------------
 
-def _local_identity() -> bool:
-    return current_app.extensions["stack"].settings.Authority is None
-
-
 def _phone_of(payload: str) -> str | None:
     try:
         message = json.loads(payload)
@@ -150,9 +153,8 @@ def _phone_of(payload: str) -> str | None:
 def console_page():
     stack = current_app.extensions["stack"]
     agents = [{"name": u.name, "username": u.username, "oid": u.oid}
-              for u in sorted(stack.directory.users.values(), key=lambda u: u.username)] \
-        if _local_identity() else []
-    html = render_template("console.html", agents=agents, local_identity=_local_identity(),
+              for u in sorted(stack.directory.users.values(), key=lambda u: u.username)]
+    html = render_template("console.html", agents=agents, csrf_token=current_app.extensions["console.csrf"],
                            hub=current_app.config["SETTINGS"].HubName, widget_origin=stack.widget_origin)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
@@ -183,6 +185,9 @@ def _call_request() -> dict:
     origin = request.headers.get("Origin")
     if origin is not None and origin != _host_origin():
         raise ApiError(403, "cross_origin", "the console only accepts calls from its own page")
+    if not hmac.compare_digest(request.headers.get("X-CSRF-Token", "").encode(),
+                               current_app.extensions["console.csrf"].encode()):
+        raise ApiError(403, "csrf_token", "send the X-CSRF-Token of the console's own page (reload /console)")
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the form as application/json")
     body = request.get_json(silent=True)
@@ -245,9 +250,6 @@ def _telephony_config():
 @console_bp.post("/api/call")
 def console_call():
     """Act as the telephony app: msal client credentials, then POST /api/SendMessageToUser."""
-    if not _local_identity():
-        raise ApiError(404, "not_available", "the test-call console needs the local identity provider "
-                                             "(Authority is set); use `python -m telephony` with real credentials")
     send = _call_request()
     import requests
     from telephony.__main__ import api_call, sender_token

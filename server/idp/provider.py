@@ -15,10 +15,12 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from ..local_only import require_local_peer
 from .directory import API_SCOPE_NAME, Directory, User
 from .grants import CODE_LIFETIME, CodeGrant, GrantStore, RefreshGrant
 
 bp = Blueprint("idp", __name__, template_folder="../templates")
+bp.before_request(require_local_peer)  # it signs anyone in: this machine only (server/local_only.py)
 
 RESERVED_SCOPES = {"openid", "profile", "offline_access", "email"}
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}

@@ -1,6 +1,7 @@
 /* Dev console: polls /console/api/state every second and renders connections and
  * messages as text; the "Place a test call" form POSTs JSON to /console/api/call,
- * which sends as the telephony app (msal client credentials → SendMessageToUser). */
+ * which sends as the telephony app (msal client credentials → SendMessageToUser) with
+ * the page's CSRF token. */
 (function () {
   "use strict";
 
@@ -65,7 +66,6 @@
   poll();
 
   var form = document.getElementById("call-form");
-  if (!form) return; // not the local identity provider: no sending
   var result = document.getElementById("call-result");
   form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -76,7 +76,9 @@
     button.disabled = true;
     result.dataset.state = "pending";
     result.textContent = "Sending…";
-    fetch("/console/api/call", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+    var csrf = document.querySelector('meta[name="csrf-token"]').content;
+    fetch("/console/api/call", { method: "POST", body: JSON.stringify(body),
+                                 headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf } })
       .then(function (r) {
         return r.json().catch(function () { return { error: "bad_response", message: "HTTP " + r.status }; })
           .then(function (data) { return { ok: r.ok, data: data }; });
