@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from telephony.local_signin import SignInForm
+
 
 @dataclass(frozen=True)
 class Tenant:
@@ -57,13 +59,16 @@ class SignInFailed(RuntimeError):
 
 
 async def agent_token(http: httpx.AsyncClient, tenant: Tenant, username: str) -> str:
-    """POST the sign-in form of /authorize as the user, then redeem the code with PKCE."""
+    """Open the sign-in page of /authorize, POST its form as the user (the page's CSRF token
+    included), then redeem the code with PKCE."""
     verifier, challenge = _pkce_pair()
     state = secrets.token_urlsafe(8)
-    r = await http.post(f"{tenant.authority}/oauth2/v2.0/authorize", data={
+    page = await http.get(f"{tenant.authority}/oauth2/v2.0/authorize", params={
         "client_id": tenant.api_client_id, "response_type": "code", "redirect_uri": tenant.redirect_uri,
-        "scope": tenant.api_scope, "state": state, "code_challenge": challenge,
-        "code_challenge_method": "S256", "user": username})
+        "scope": tenant.api_scope, "state": state, "code_challenge": challenge, "code_challenge_method": "S256"})
+    form = SignInForm()
+    form.feed(page.text)
+    r = await http.post(f"{tenant.authority}/oauth2/v2.0/authorize", data={**form.fields, "user": username})
     location = r.headers.get("location", "")
     query = dict(parse_qsl(urlsplit(location).query))
     if r.status_code != 302 or "code" not in query or query.get("state") != state:

@@ -17,8 +17,10 @@ import httpx
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
+from .front_end import SecurityHeaders
 from .inprocess import LoopTransport, ThreadToLoopTransport
 from .settings import ConfigError
 from .signalr_service.service import ServiceConfig, SignalRService
@@ -63,7 +65,8 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     # The emulator calls the functions' webhook, in this process (server/inprocess.py).
     upstream_http = httpx.AsyncClient(transport=LoopTransport(functions_wsgi), timeout=10)
     config = ServiceConfig(endpoint=settings.public_url, keys=stack.local_signalr_keys,
-                           upstream_url=f"{settings.public_url}/runtime/webhooks/signalr?code={stack.functions_key}")
+                           upstream_url=f"{settings.public_url}/runtime/webhooks/signalr?code={stack.functions_key}",
+                           allowed_origins=stack.signalr_allowed_origins)
     service = SignalRService(config, Upstream(config.upstream_url, config.keys, upstream_http))
     rest_transport = ThreadToLoopTransport(Starlette(routes=service.routes()))
     functions = flask_app.extensions["functions"]
@@ -106,6 +109,6 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     authority_docs = WSGIMiddleware(read_chunked_bodies(flask_app), workers=2)
     routes = service.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
     routes.append(Mount("/", app=functions_wsgi))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.signalr = service
     return app

@@ -28,6 +28,13 @@ class StackConfig:
     local_signalr_keys: list[str]
     dynamics_origins: tuple[str, ...]  # who may frame the widget (CSP frame-ancestors)
     real_azure: tuple[str, ...] = ()  # settings pointing at real Azure/Entra ID (server/local_only.py)
+    signalr_origins: tuple[str, ...] = ()  # SignalRAllowedOrigins of the emulator (CORS); () = the default
+
+    @property
+    def signalr_allowed_origins(self) -> tuple[str, ...]:
+        """Who may negotiate with the emulator from a browser: as configured, else this
+        stack's widget and host page (Azure SignalR's own setting defaults to '*')."""
+        return self.signalr_origins or (self.widget_origin, self.settings.public_url)
 
     @property
     def local_stand_ins(self) -> bool:
@@ -77,11 +84,19 @@ def resolve_stack(settings: Settings) -> StackConfig:
     if secondary:
         upstream_keys = [*upstream_keys, secondary]
     # Local default: the CIF host page of this stack plays Dynamics.
-    origins = settings.extra.get("DynamicsOrigins") or os.environ.get("DynamicsOrigins") or settings.public_url
-    dynamics = tuple(o.strip().rstrip("/") for o in origins.replace(",", " ").split() if o.strip())
-    for origin in dynamics:
-        if urlsplit(origin).scheme != "https" or urlsplit(origin).path:
-            raise ConfigError(f"DynamicsOrigins: '{origin}' must be an https origin like https://org.crm.dynamics.com")
+    dynamics = _origins(settings, "DynamicsOrigins", settings.public_url, "https://org.crm.dynamics.com")
+    signalr_origins = _origins(settings, "SignalRAllowedOrigins", "", "https://agent.contoso.com, or *", any_ok=True)
     return StackConfig(settings, directory, authority, client_id, api_scope, audiences, signalr,
                        upstream_keys, os.environ.get("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], local_keys,
-                       dynamics, tuple(real_azure))
+                       dynamics, tuple(real_azure), signalr_origins)
+
+
+def _origins(settings: Settings, key: str, default: str, example: str, any_ok: bool = False) -> tuple[str, ...]:
+    """A space- or comma-separated list of https origins (`*` too where any_ok), from the
+    settings file or the environment; a malformed entry is a ConfigError naming the key."""
+    raw = settings.extra.get(key) or os.environ.get(key) or default
+    origins = tuple(o.strip().rstrip("/") for o in raw.replace(",", " ").split() if o.strip())
+    for origin in origins:
+        if not (any_ok and origin == "*") and (urlsplit(origin).scheme != "https" or urlsplit(origin).path):
+            raise ConfigError(f"{key}: '{origin}' must be an https origin like {example}")
+    return origins

@@ -10,7 +10,9 @@ import msal
 import requests
 
 
-class _FormParser(HTMLParser):
+class SignInForm(HTMLParser):
+    """The sign-in page's form: its action, hidden fields (the CSRF token among them), users."""
+
     def __init__(self) -> None:
         super().__init__()
         self.action: str | None = None
@@ -40,7 +42,7 @@ def sign_in(app: msal.PublicClientApplication, http: requests.Session, username:
     page = http.get(flow["auth_uri"], timeout=10)
     if page.status_code != 200:
         raise SignInError(f"sign-in page answered {page.status_code}: {page.text[:200]}")
-    form = _FormParser()
+    form = SignInForm()
     form.feed(page.text)
     if username not in form.users:
         raise SignInError(f"'{username}' is not a test user here (known: {', '.join(form.users)})")

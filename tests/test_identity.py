@@ -12,7 +12,7 @@ import pytest
 
 from server.auth import Principal, TokenValidator
 from server.http_client import make_client
-from telephony.local_signin import _FormParser
+from telephony.local_signin import SignInForm
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def _authorize_and_sign_in(identity, stack, challenge: str, state: str = "s1"):
               "redirect_uri": f"{stack.widget_url}auth-redirect.html", "scope": f"{identity.api_scope} openid",
               "code_challenge": challenge, "code_challenge_method": "S256", "nonce": "n1"}
     page = stack.session().get(auth, params=params)
-    form = _FormParser()
+    form = SignInForm()
     form.feed(page.text)
     answer = stack.session().post(auth, data={**form.fields, "user": "alice"}, allow_redirects=False)
     return page, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)), params

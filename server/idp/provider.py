@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import time
 import uuid
 from urllib.parse import urlencode, urlsplit
@@ -26,6 +27,7 @@ RESERVED_SCOPES = {"openid", "profile", "offline_access", "email"}
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 # Paths a redirect URI may have (any loopback port, as Entra allows for localhost).
 REDIRECT_PATHS = {"/widget/auth-redirect.html", "/", ""}
+SIGNIN_FORM_LIFETIME = 600  # seconds a sign-in page's form may be posted
 
 
 class OAuthError(Exception):
@@ -146,6 +148,35 @@ def _redirect(uri: str, params: dict[str, str]) -> Response:
     return response
 
 
+def _page(template: str, status: int = 200, **context) -> Response:
+    """A page of the sign-in flow: never framed (clickjacking a sign-in), as Entra ID's."""
+    response = Response(render_template(template, **context), status=status, mimetype="text/html")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _form_token(params: dict[str, str], issued: int | None = None) -> str:
+    """`<issued>.<HMAC(key, issued + params)>`: what only our own sign-in page (GET, not
+    readable by other sites) carries into its form, bound to that page's parameters."""
+    issued = int(time.time()) if issued is None else issued
+    message = f"{issued}\n{urlencode(sorted(params.items()))}".encode()
+    return f"{issued}.{_b64url(hmac.new(current_app.extensions['idp.form_key'], message, hashlib.sha256).digest())}"
+
+
+def _form_token_ok(token: str, params: dict[str, str]) -> bool:
+    issued = token.partition(".")[0]
+    if not (issued.isascii() and issued.isdigit()) or not 0 <= time.time() - int(issued) <= SIGNIN_FORM_LIFETIME:
+        return False
+    return hmac.compare_digest(token.encode(), _form_token(params, int(issued)).encode())
+
+
+def _sign_in_page(params: dict[str, str], status: int = 200, **context) -> Response:
+    return _page("signin.html", status, params={**params, "csrf_token": _form_token(params)},
+                 users=_directory().listed_users, **context)
+
+
 @bp.route("/<tenant>/oauth2/v2.0/authorize", methods=["GET", "POST"])
 def authorize(tenant: str):
     _check_tenant(tenant)
@@ -154,19 +185,20 @@ def authorize(tenant: str):
     try:
         _validate_authorize(params)
     except OAuthError as exc:
-        return render_template("signin_error.html", error=exc.error, description=exc.description), 400
+        return _page("signin_error.html", 400, error=exc.error, description=exc.description)
     error = _authorize_error(params)
     if error:
         return _redirect(params["redirect_uri"], {"error": error, "state": params.get("state", ""),
                                                   "error_description": f"{error} in the authorize request"})
-    users = _directory().users
     if request.method == "GET":
-        return render_template("signin.html", params=params, users=_directory().listed_users,
-                               hint=params.get("login_hint", "").split("@")[0])
-    user = users.get(request.form.get("user", ""))
+        return _sign_in_page(params, hint=params.get("login_hint", "").split("@")[0])
+    if not _form_token_ok(request.form.get("csrf_token", ""), params):
+        return _page("signin_error.html", 403, error="invalid_request",
+                     description="This sign-in form did not come from this sign-in page, or is older than "
+                                 f"{SIGNIN_FORM_LIFETIME // 60} minutes: start the sign-in again.")
+    user = _directory().users.get(request.form.get("user", ""))
     if user is None:
-        return render_template("signin.html", params=params, users=_directory().listed_users, hint="",
-                               message="Choose one of the test users."), 400
+        return _sign_in_page(params, 400, hint="", message="Choose one of the test users.")
     code = _grants().new_code(CodeGrant(
         client_id=params["client_id"], redirect_uri=params["redirect_uri"], username=user.username,
         scope=params.get("scope", ""), nonce=params.get("nonce"), code_challenge=params["code_challenge"],
@@ -297,4 +329,5 @@ def token(tenant: str):
 def init_app(app, directory: Directory, grants: GrantStore) -> None:
     app.extensions["idp.directory"] = directory
     app.extensions["idp.grants"] = grants
+    app.extensions["idp.form_key"] = secrets.token_bytes(32)  # a restart voids open sign-in pages
     app.register_blueprint(bp)

@@ -43,6 +43,9 @@ class ServiceConfig:
     endpoint: str  # how clients and the functions address this service (its public URL)
     keys: list[str]  # primary, secondary AccessKey
     upstream_url: str
+    # Browser origins answered on negotiate (CORS), as Azure SignalR's `cors.allowedOrigins`;
+    # "*" answers any origin without credentials.
+    allowed_origins: tuple[str, ...] = ()
     keepalive: float = float(os.environ.get("ADAPTOR_SIGNALR_KEEPALIVE", "15"))
     timeout: float = float(os.environ.get("ADAPTOR_SIGNALR_TIMEOUT", "30"))
 
@@ -82,20 +85,22 @@ class SignalRService:
         return value.lower() if value and value.replace("_", "").isalnum() and len(value) <= 128 else None
 
     # --- client negotiate -----------------------------------------------------------
-    @staticmethod
-    def _cors(request: Request, response: Response) -> Response:
-        """Browsers negotiate cross-origin (the sample allows all origins; the JS client
-        sends credentials, so the origin is echoed rather than '*')."""
+    def _cors(self, request: Request, response: Response) -> Response:
+        """Browsers negotiate cross-origin. A configured origin is echoed with credentials
+        allowed (the JS client sends them); with "*" any origin is answered "*", without
+        credentials; `null` and other origins get no CORS headers, so browsers refuse."""
         origin = request.headers.get("origin")
-        if origin:
+        response.headers["Vary"] = "Origin"
+        if origin and origin != "null" and origin in self.config.allowed_origins:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Credentials"] = "true"
-            response.headers["Vary"] = "Origin"
-            if request.method == "OPTIONS":
-                response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-                response.headers["Access-Control-Allow-Headers"] = request.headers.get(
-                    "access-control-request-headers", "authorization, content-type")
-                response.headers["Access-Control-Max-Age"] = "600"
+        elif origin and "*" in self.config.allowed_origins:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS" and "Access-Control-Allow-Origin" in response.headers:
+            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "access-control-request-headers", "authorization, content-type")
+            response.headers["Access-Control-Max-Age"] = "600"
         return response
 
     async def negotiate(self, request: Request) -> Response:
