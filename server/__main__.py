@@ -13,6 +13,7 @@ import uvicorn
 from . import create_app
 from .asgi import build_asgi
 from .devcerts import ensure_dev_certs
+from .front_end import BoundedHttpToolsProtocol
 from .local_only import is_loopback_host
 from .settings import ConfigError, Settings
 from .signalr_service.service import MAX_FRAME
@@ -112,6 +113,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level, access_log=args.log_level == "debug",
         ws_ping_interval=None,  # SignalR keeps its own 15 s pings (SPEC §5)
         ws_max_size=MAX_FRAME,
+        http=BoundedHttpToolsProtocol,  # request heads bounded as Azure's front ends bound them (431/414)
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket
 
+from .limits import TokenBucket
+
 
 @dataclass(eq=False)
 class ClientConnection:
@@ -22,6 +24,7 @@ class ClientConnection:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
     connected_event: asyncio.Task | None = None  # the upstream 'connected' call in flight
+    inbound: TokenBucket = field(default_factory=lambda: TokenBucket(now=time.monotonic()))  # message rate
 
     async def send_text(self, text: str) -> bool:
         """Serialized send (the socket is shared by REST pushes, pings and replies)."""

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,13 +20,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from adaptor_core import hub_protocol as hp
 
 from ..azure_signalr import decode_service_token, token_user_id
+from .limits import Negotiations, Refused
 from .registry import ClientConnection, Registry
 from .upstream import Upstream
 
 log = logging.getLogger("signalr")
-NEGOTIATION_LIFETIME = 60  # seconds a connectionToken may wait for its WebSocket
 HANDSHAKE_TIMEOUT = 15
 MAX_FRAME = 256 * 1024  # uvicorn drops larger frames (1009); hub records are capped lower
+MAX_REST_BODY = 1024 * 1024  # Azure SignalR's REST API: 1 MB a message body
 
 
 def _event(name: str, **fields) -> None:
@@ -55,14 +55,13 @@ class Negotiation:
     connection_id: str
     hub: str
     user_id: str
-    expires: float
 
 
 class SignalRService:
     def __init__(self, config: ServiceConfig, upstream: Upstream):
         self.config, self.upstream = config, upstream
         self.registry = Registry()
-        self.negotiations: dict[str, Negotiation] = {}
+        self.negotiations = Negotiations()
         self._sweeper: asyncio.Task | None = None
 
     # --- auth helpers -------------------------------------------------------------
@@ -115,11 +114,11 @@ class SignalRService:
         claims = self._client_claims(self._bearer(request), hub)
         if claims is None:
             return _error(401, "unauthorized", "A valid client access token for this hub is required.")
-        now = time.monotonic()
-        self.negotiations = {k: v for k, v in self.negotiations.items() if v.expires > now}
-        connection_id, connection_token = uuid.uuid4().hex, secrets.token_urlsafe(24)
-        self.negotiations[connection_token] = Negotiation(connection_id, hub, token_user_id(claims),
-                                                          now + NEGOTIATION_LIFETIME)
+        connection_id = uuid.uuid4().hex
+        connection_token = self.negotiations.add(Negotiation(connection_id, hub, token_user_id(claims)),
+                                                 time.monotonic())
+        if isinstance(connection_token, Refused):
+            return _error(429, "too_many_negotiations", connection_token.error)
         return JSONResponse({
             "negotiateVersion": 1, "connectionId": connection_id, "connectionToken": connection_token,
             "availableTransports": [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}],
@@ -133,9 +132,9 @@ class SignalRService:
         # query; other clients (the JS client under Node) send the Authorization header.
         token = params.get("access_token") or self._bearer(websocket)
         claims = self._client_claims(token, hub or "")
-        negotiation = self.negotiations.pop(params.get("id", ""), None)
+        negotiation = self.negotiations.take(params.get("id", ""), time.monotonic())
         if hub is None or claims is None or negotiation is None or negotiation.hub != hub \
-                or negotiation.user_id != token_user_id(claims) or negotiation.expires < time.monotonic():
+                or negotiation.user_id != token_user_id(claims):
             await websocket.close(code=1008)  # before accept: the client sees HTTP 403
             return
         await websocket.accept()
@@ -172,6 +171,9 @@ class SignalRService:
         except hp.ProtocolError as exc:
             error = str(exc)
             await self._close(conn, f"Protocol error: {error}")
+        except _TooManyMessages as exc:
+            error = str(exc)
+            await self._close(conn, error)
         except _ClientClosed as exc:
             error = exc.error
         finally:
@@ -194,6 +196,9 @@ class SignalRService:
                 return records
 
     async def _on_record(self, conn: ClientConnection, record: str) -> None:
+        if not conn.inbound.take(time.monotonic()):
+            raise _TooManyMessages(f"Too many messages: more than {conn.inbound.burst} at once or "
+                                   f"{conn.inbound.rate:g} a second.")
         message = hp.decode(record)
         if isinstance(message, hp.Ping) or isinstance(message, hp.Completion):
             return
@@ -263,8 +268,13 @@ class SignalRService:
         return None
 
     async def _invocation_body(self, request: Request) -> str | JSONResponse:
+        raw = bytearray()
+        async for chunk in request.stream():  # chunked or not: never more than the limit in memory
+            raw += chunk
+            if len(raw) > MAX_REST_BODY:
+                return _error(413, "payload_too_large", "A REST message body may be at most 1 MB.")
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             return _error(400, "malformed_json", "The body must be JSON: {\"target\", \"arguments\"}.")
         if not isinstance(body, dict) or not isinstance(body.get("target"), str) or not body["target"] \
@@ -310,6 +320,10 @@ class SignalRService:
             Route("/api/v1/hubs/{hub}", self.rest, methods=["POST"]),
             Route("/api/v1/hubs/{hub}/{kind}/{ident}", self.rest, methods=["POST", "HEAD", "GET", "DELETE"]),
         ]
+
+
+class _TooManyMessages(Exception):
+    pass
 
 
 class _ClientClosed(Exception):
