@@ -12,6 +12,7 @@ from adaptor_core import hub_protocol as hp
 from adaptor_core.connection import negotiate_url, websocket_url
 from server.azure_signalr import upstream_signature
 from server.http_client import tls_context
+from server.signalr_service.limits import MESSAGE_BURST, MESSAGE_RATE
 from server.idp.directory import load_directory
 from server.errors import ApiError
 from tests.conftest import Api, call_payload, new_agent, run_async
@@ -380,7 +381,12 @@ def test_garbage_frames_close_with_an_error(stack, tokens, frame, needle):
     assert isinstance(close, hp.Close) and needle in close.error
 
 
-def test_oversized_websocket_frame_closes_only_that_connection(stack, tokens, sender_api, identity):
+@pytest.mark.parametrize("frame,reason", [
+    ("y" * 400_000, None),  # over the frame limit: the socket is closed (1009)
+    # one frame of 1,000 records: over the message rate (server/signalr_service/limits.py)
+    (hp.encode(hp.Ping()) * (MESSAGE_BURST * 10), f"more than {MESSAGE_BURST} at once or {MESSAGE_RATE:g} a second"),
+])
+def test_a_misbehaving_connection_is_closed_and_others_are_not(stack, tokens, sender_api, identity, frame, reason):
     async def scenario():
         bystander = new_agent(stack, tokens["bob"])
         await bystander.start()
@@ -388,10 +394,14 @@ def test_oversized_websocket_frame_closes_only_that_connection(stack, tokens, se
         ws = await raw_socket(stack, tokens["alice"])
         await ws.send(HANDSHAKE)
         await ws.recv()
-        await ws.send("y" * 400_000)
+        await ws.send(frame)
+        received = []
         with pytest.raises(websockets.ConnectionClosed):
             while True:
-                await asyncio.wait_for(ws.recv(), 5)
+                received.append(await asyncio.wait_for(ws.recv(), 5))
+        if reason:
+            close = hp.decode(received[-1].rstrip(hp.RS))
+            assert isinstance(close, hp.Close) and reason in close.error, close
         r = await asyncio.to_thread(sender_api.call, "POST", "/api/SendMessageToUser",
                                     {"userId": identity.oid("bob"), "message": call_payload()})
         assert r.json()["status"] == "sent"

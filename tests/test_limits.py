@@ -1,25 +1,20 @@
 """Bounds on everything a client controls (README, Security): the request head as Azure's
 front ends bound it (414, 431), bodies on the emulator's REST API, pending negotiations
-per user and in all, and the message rate of one WebSocket connection."""
+per user and in all, and the token bucket behind the message rate of one WebSocket
+connection (its end-to-end test: test_functions_bad_input, a misbehaving connection)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import ssl
 import uuid
 
 import pytest
-import websockets
 
-from adaptor_core import hub_protocol as hp
 from server.azure_signalr import ConnectionString
 from server.front_end import MAX_HEADER_COUNT, MAX_HEADER_FIELD, MAX_HEADERS_SIZE, MAX_REQUEST_LINE
-from server.signalr_service.limits import (MAX_PENDING_PER_USER, MESSAGE_BURST, MESSAGE_RATE, Negotiations,
-                                           TokenBucket)
+from server.signalr_service.limits import MAX_PENDING_PER_USER, Negotiations, TokenBucket
 from server.signalr_service.service import Negotiation
-from tests.conftest import call_payload, new_agent, run_async
-from tests.test_functions_bad_input import HANDSHAKE, raw_socket
 
 
 def raw_request(stack, head: bytes, stream: int = 0) -> tuple[int, dict]:
@@ -128,27 +123,3 @@ def test_token_bucket():
     assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
     assert bucket.take(0.5) and not bucket.take(0.5)  # one back per half second
     assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]  # never above the burst
-
-
-def test_a_flooding_connection_is_closed_and_others_are_not(stack, tokens, sender_api, identity):
-    async def scenario():
-        bystander = new_agent(stack, tokens["bob"])
-        await bystander.start()
-        await bystander.wait_registered()
-        ws = await raw_socket(stack, tokens["alice"])
-        await ws.send(HANDSHAKE)
-        await ws.recv()
-        await ws.send(hp.encode(hp.Ping()) * (MESSAGE_BURST * 10))  # one frame, 1,000 records
-        received = []
-        with pytest.raises(websockets.ConnectionClosed):
-            while True:
-                received.append(await asyncio.wait_for(ws.recv(), 5))
-        close = hp.decode(received[-1].rstrip(hp.RS))
-        assert isinstance(close, hp.Close) and "messages" in close.error and f"{MESSAGE_RATE:g}" in close.error
-        r = await asyncio.to_thread(sender_api.call, "POST", "/api/SendMessageToUser",
-                                    {"userId": identity.oid("bob"), "message": call_payload()})
-        assert r.json()["status"] == "sent"
-        assert (await asyncio.wait_for(bystander.invocations.get(), 5)).target == "ReceiveNotification"
-        await bystander.stop()
-
-    run_async(scenario())

@@ -139,17 +139,24 @@ def property_settings(fn):
                     suppress_health_check=list(HealthCheck))(fn)
 
 
+def mutated(data, base: dict, names: list[str], values) -> object:
+    """`base` with some of `names` dropped or set to drawn values; now and then not an
+    object at all."""
+    out = dict(base)
+    for name in data.draw(st.lists(st.sampled_from(names), max_size=4, unique=True)):
+        if data.draw(st.booleans()):
+            out.pop(name, None)
+        else:
+            out[name] = data.draw(values)
+    return data.draw(st.just(out) | json_values)
+
+
 @property_settings
 @given(data=st.data())
 def test_any_header_is_a_principal_or_a_401(authority, data):
     validator, directory, good = authority
-    header = good_header(directory)
-    for name in data.draw(st.lists(st.sampled_from(HEADER_NAMES), max_size=4, unique=True)):
-        if data.draw(st.booleans()):
-            header.pop(name, None)
-        else:
-            header[name] = data.draw(json_values | st.sampled_from([directory.kid, "RS256", "JWT"]))
-    header = data.draw(st.just(header) | json_values)  # now and then not an object at all
+    header = mutated(data, good_header(directory), HEADER_NAMES,
+                     json_values | st.sampled_from([directory.kid, "RS256", "JWT"]))
     result = outcome(validator, craft(directory, header, good))
     if isinstance(result, Principal):
         assert header["alg"] == "RS256" and header["kid"] == directory.kid
@@ -159,14 +166,7 @@ def test_any_header_is_a_principal_or_a_401(authority, data):
 @given(data=st.data())
 def test_any_claims_are_a_principal_or_a_401(authority, data):
     validator, directory, good = authority
-    claims = dict(good)
-    for name in data.draw(st.lists(st.sampled_from(CLAIM_NAMES), max_size=4, unique=True)):
-        if data.draw(st.booleans()):
-            claims.pop(name, None)
-        else:
-            claims[name] = data.draw(json_values)
-    payload = data.draw(st.just(claims) | json_values)
-    result = outcome(validator, craft(directory, good_header(directory), payload))
+    result = outcome(validator, craft(directory, good_header(directory), mutated(data, good, CLAIM_NAMES, json_values)))
     if isinstance(result, Principal):
         assert isinstance(result.user_id, str) and result.user_id
         assert all(isinstance(result.claims.get(n, ""), str) for n in ("oid", "sub", "scp", "tid", "iss"))
