@@ -23,7 +23,7 @@ from .errors import ApiError
 CLOCK_SKEW_LEEWAY = 120  # seconds; issuer and validator clocks may differ by ±2 min
 JWKS_MIN_REFRESH = 10  # seconds between refetches forced by unknown kids (no fetch storms)
 # Longer Authorization headers never reach a handler behind Azure's front ends (Azure
-# SignalR: 16 KB a header; our own server bounds headers the same way, server/http_limits.py).
+# SignalR: 16 KB a header; our own server bounds headers the same way, server/front_end.py).
 MAX_TOKEN_LENGTH = 16 * 1024
 JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 TIME_CLAIMS = ("exp", "nbf", "iat")  # NumericDate: seconds since the epoch

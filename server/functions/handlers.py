@@ -95,9 +95,8 @@ class Functions:
                 raise ApiError(404, "unknown_connection",
                                f"The SignalR service has no connection '{connection_id}' of yours.")
         if status == 0:
-            if not foreign:
-                self.store.remove_connection(connection_id)
-            event("userclient.removed", user=user.user_id, connection=connection_id)
+            removed = not foreign and self.store.remove_connection(connection_id)
+            event("userclient.removed", user=user.user_id, connection=connection_id, removed=removed)
             return FunctionResponse(200, {"connectionId": connection_id, "connectionStatus": 0})
         created = self.store.upsert_connection(Connection(user.user_id, connection_id, self.config.hub, 1, self.clock()))
         event("userclient.stored", user=user.user_id, connection=connection_id, new=created)
