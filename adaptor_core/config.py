@@ -33,7 +33,26 @@ class WidgetConfig:
 
     @property
     def functions(self) -> str:
-        return self.AdaptorFunctionUrl.rstrip("/")
+        """The function app's base URL (see `functions_base`)."""
+        return functions_base(self.AdaptorFunctionUrl)
+
+    def function_url(self, name: str) -> str:
+        return function_url(self.AdaptorFunctionUrl, name)
+
+
+def functions_base(adaptor_function_url: str) -> str:
+    """The function app's base URL from an AdaptorFunctionUrl, which may name the app
+    (`https://<app>.azurewebsites.net`) or, as the sample's solution does, its `/api` route
+    prefix (`https://<app>.azurewebsites.net/api`), with or without a trailing slash."""
+    base = adaptor_function_url.strip().rstrip("/")
+    return base[:-4] if base.lower().endswith("/api") else base
+
+
+def function_url(adaptor_function_url: str, name: str) -> str:
+    """`<base>/api/<name>`: e.g. (`https://x.azurewebsites.net/api/`, `negotiate`) →
+    `https://x.azurewebsites.net/api/negotiate`. The one place clients build function URLs
+    (widget, telephony CLI, dev console, simulated agents)."""
+    return f"{functions_base(adaptor_function_url)}/api/{name}"
 
 
 def resolve_config(query: Mapping[str, str], file: Mapping[str, object] | None,
@@ -55,6 +74,8 @@ def resolve_config(query: Mapping[str, str], file: Mapping[str, object] | None,
         parts = urlsplit(values[key])
         if parts.scheme != "https" or not parts.hostname:
             raise ConfigMissing(key, "must be an https:// URL")
+        if parts.query or parts.fragment:
+            raise ConfigMissing(key, "must be an https:// URL without ?query or #fragment")
     for key in OPTIONAL:
         value = lookup(key)
         if value is not None:

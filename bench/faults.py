@@ -508,7 +508,8 @@ def clock_skew(state_dir: Path) -> Scenario:
 
     def token(iat: int, exp: int) -> str:
         claims = {"iss": issuer, "aud": d.api_client_id, "iat": iat, "nbf": iat, "exp": exp, "tid": d.tenant_id,
-                  "oid": d.sender.oid, "sub": d.sender.oid, "roles": list(d.sender.roles), "ver": "2.0"}
+                  "oid": d.sender.oid, "sub": d.sender.oid, "roles": list(d.sender.roles), "ver": "2.0",
+                  "azp": d.sender.client_id, "azpacr": "1"}
         return jwt.encode(claims, d.private_key, algorithm="RS256", headers={"kid": d.kid})
 
     def outcome(tok: str) -> str:

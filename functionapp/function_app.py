@@ -22,9 +22,8 @@ for candidate in (Path(__file__).resolve().parent, Path(__file__).resolve().pare
 from server.errors import ApiError  # noqa: E402
 from server.functions.factory import azure_setup, build_functions  # noqa: E402
 from server.functions.handlers import Functions  # noqa: E402
-from server.functions.http import FunctionRequest, Headers  # noqa: E402
-from server.settings import ConfigError, Settings  # noqa: E402
-from server.store import StoreUnavailable  # noqa: E402
+from server.functions.http import FunctionRequest, Headers, dispatch  # noqa: E402
+from server.settings import Settings  # noqa: E402
 
 log = logging.getLogger("functionapp")
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)  # the handlers check bearer tokens
@@ -41,26 +40,14 @@ def functions() -> Functions:
     return _functions
 
 
-def _json(status: int, body) -> func.HttpResponse:
-    if body is None:
-        return func.HttpResponse(status_code=status)
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
-
-
 def _http(handler_name: str, req: func.HttpRequest) -> func.HttpResponse:
     request = FunctionRequest(method=req.method, url=req.url, headers=Headers(dict(req.headers)),
                               query=dict(req.params), body=req.get_body() or b"", route=dict(req.route_params))
-    try:
-        result = getattr(functions(), handler_name)(request)
-    except ApiError as exc:
-        return _json(exc.status, {"error": exc.code, "message": exc.message})
-    except StoreUnavailable as exc:
-        log.warning("store unavailable: %s", exc)
-        return _json(503, {"error": "store_unavailable", "message": "The connection store is unavailable; try again shortly."})
-    except ConfigError as exc:
-        log.error("configuration: %s", exc)
-        return _json(500, {"error": "misconfigured", "message": str(exc)})
-    return _json(result.status, result.body)
+    result = dispatch(lambda: getattr(functions(), handler_name)(request))
+    if result.body is None:
+        return func.HttpResponse(status_code=result.status, headers=result.headers)
+    return func.HttpResponse(json.dumps(result.body), status_code=result.status, headers=result.headers,
+                             mimetype="application/json")
 
 
 @app.route(route="negotiate", methods=["GET", "POST"])

@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from . import create_app
+from .flask_app import create_app
 from .asgi import build_asgi
 from .devcerts import ensure_dev_certs
 from .front_end import BoundedHttpToolsProtocol

@@ -20,15 +20,19 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
+from .auth import TokenValidator
 from .front_end import SecurityHeaders
+from .http_client import make_client
+from .idp.tokens import SIGNALR_RESOURCE
 from .inprocess import LoopTransport, ThreadToLoopTransport
 from .settings import ConfigError
-from .signalr_service.service import ServiceConfig, SignalRService
+from .signalr_service.service import EntraAccess, ServiceConfig, SignalRService
 from .signalr_service.upstream import Upstream
 
 log = logging.getLogger("server")
 
-AUTHORITY_DOCS = ("/{tenant}/v2.0/.well-known/openid-configuration", "/{tenant}/discovery/v2.0/keys")
+AUTHORITY_DOCS = ("/{tenant}/v2.0/.well-known/openid-configuration", "/{tenant}/discovery/v2.0/keys",
+                  "/{tenant}/.well-known/openid-configuration", "/{tenant}/discovery/keys")  # v2.0 and v1.0
 
 
 def reconcile_interval() -> float:
@@ -64,20 +68,27 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     functions_wsgi = WSGIMiddleware(read_chunked_bodies(flask_app), workers=wsgi_workers)
     # The emulator calls the functions' webhook, in this process (server/inprocess.py).
     upstream_http = httpx.AsyncClient(transport=LoopTransport(functions_wsgi), timeout=10)
+    # Like Azure SignalR, the emulator takes Entra tokens of its tenant (the local provider's)
+    # from the principals holding a SignalR role: the function app's identities.
+    tenant = stack.directory.tenant_id
+    entra = EntraAccess(TokenValidator(f"{settings.public_url}/{tenant}", (SIGNALR_RESOURCE,),
+                                       make_client(settings.certs_dir / "ca.pem"), tenant_id=tenant),
+                        stack.directory.signalr_principals)
     config = ServiceConfig(endpoint=settings.public_url, keys=stack.local_signalr_keys,
                            upstream_url=f"{settings.public_url}/runtime/webhooks/signalr?code={stack.functions_key}",
-                           allowed_origins=stack.signalr_allowed_origins)
+                           allowed_origins=stack.signalr_allowed_origins, entra=entra)
     service = SignalRService(config, Upstream(config.upstream_url, config.keys, upstream_http))
     rest_transport = ThreadToLoopTransport(Starlette(routes=service.routes()))
     functions = flask_app.extensions["functions"]
-    if stack.signalr.endpoint == settings.public_url:  # the functions use this emulator: no socket between them
+    if stack.local_signalr:  # the functions use this emulator: no socket between them
         functions.signalr.http = httpx.Client(transport=rest_transport, timeout=10)
 
     def warm_up() -> None:
         """Fetch the authority's metadata and keys once the port listens, so the first
         requests don't all queue on it (it may be this very server)."""
         try:
-            flask_app.extensions["validator"].metadata()
+            for version in ("2.0", "1.0"):
+                flask_app.extensions["validator"].metadata(version)
         except Exception as exc:  # reported again, with context, on the first request
             log.warning("authority not reachable yet: %s", exc)
 

@@ -1,8 +1,22 @@
 """Bearer-token validation for the functions (the resource-server side of identity).
 
-Signature against the authority's JWKS (cached; refetched when a `kid` is unknown),
-issuer, audience, expiry with leeway for clock skew, then scope (agents) or app role
-(senders). Identity is the token's `oid` (fallback `sub`) — never a header or body field.
+Entra ID issues an API **v1.0 or v2.0 access tokens**, chosen by the API's app manifest
+(`accessTokenAcceptedVersion`: unset or 1 → v1.0, 2 → v2.0), whatever endpoint the client
+used. Each version is checked against its own OpenID metadata, as Entra documents:
+
+| `ver` | metadata | `iss` | client claim |
+|---|---|---|---|
+| 1.0 | `<authority>/.well-known/openid-configuration` | `https://sts.windows.net/<tid>/` | `appid` |
+| 2.0 | `<authority>/v2.0/.well-known/openid-configuration` | `https://login.microsoftonline.com/<tid>/v2.0` | `azp` |
+
+Then: RS256 signature against that metadata's JWKS (cached; refetched when a `kid` is
+unknown), `iss` exactly the metadata's issuer, `aud` one of the API's audiences (client id
+or App ID URI: v1.0 carries what the client asked for, v2.0 always the client id), `exp`/
+`nbf` with leeway for clock skew, `tid` the configured tenant, and `appid`/`azp` present
+(an id token has neither: it proves a sign-in to the client, not access to us). Every
+refusal is a 401 whose message names the claim. Scope (agents) or app role (senders) are
+checked after, as 403s. Identity is the token's `oid` (fallback `sub`) — never a header
+or body field.
 """
 from __future__ import annotations
 
@@ -28,6 +42,7 @@ MAX_TOKEN_LENGTH = 16 * 1024
 JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 TIME_CLAIMS = ("exp", "nbf", "iat")  # NumericDate: seconds since the epoch
 STRING_CLAIMS = ("iss", "oid", "sub", "tid", "scp", "azp", "appid", "idtyp", "ver")
+CLIENT_CLAIM = {"1.0": "appid", "2.0": "azp"}  # who the token was issued to, by version
 
 
 @dataclass(frozen=True)
@@ -60,22 +75,30 @@ def bearer_token(headers) -> str:
     return token.strip()
 
 
-def discovery_url(authority: str) -> str:
-    """Entra-style authority `https://host/<tenant>` or an issuer ending in /v2.0."""
-    authority = authority.rstrip("/")
-    if authority.endswith("/v2.0"):
-        return f"{authority}/.well-known/openid-configuration"
-    return f"{authority}/v2.0/.well-known/openid-configuration"
+def discovery_url(authority: str, version: str = "2.0") -> str:
+    """OpenID metadata of an Entra-style authority `https://host/<tenant>` (or one ending
+    in /v2.0) for tokens of `version` "1.0" or "2.0"."""
+    authority = authority.rstrip("/").removesuffix("/v2.0")
+    return f"{authority}/.well-known/openid-configuration" if version == "1.0" else \
+        f"{authority}/v2.0/.well-known/openid-configuration"
 
 
 class TokenValidator:
+    """Validates Entra ID access tokens (v1.0 and v2.0) of one tenant for one API.
+
+    `authority` is `https://<host>/<tenant>`; `audiences` the accepted `aud` values;
+    `tenant_id`, when given, the only accepted `tid`. `validate(token)` returns the
+    Principal or raises ApiError 401 naming the failed claim (503 `authority_unavailable`
+    when the metadata or keys can't be read)."""
+
     def __init__(self, authority: str, audiences: tuple[str, ...], http: httpx.Client,
-                 leeway: int = CLOCK_SKEW_LEEWAY):
+                 leeway: int = CLOCK_SKEW_LEEWAY, tenant_id: str | None = None):
         self.authority, self.audiences, self.http, self.leeway = authority, audiences, http, leeway
+        self.tenant_id = tenant_id
         self._lock = threading.RLock()
-        self._metadata: dict | None = None
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._keys_fetched = 0.0
+        self._metadata: dict[str, dict] = {}  # by token version
+        self._keys: dict[str, dict[str, jwt.PyJWK]] = {}  # by jwks_uri, then kid
+        self._keys_fetched: dict[str, float] = {}
 
     def _fetch_json(self, url: str) -> dict:
         try:
@@ -85,50 +108,67 @@ class TokenValidator:
         except (httpx.HTTPError, ValueError) as exc:
             raise ApiError(503, "authority_unavailable", f"Cannot read {url}: {exc}") from exc
 
-    def metadata(self) -> dict:
+    def metadata(self, version: str = "2.0") -> dict:
+        """The authority's OpenID metadata for tokens of `version` (fetched once)."""
         with self._lock:
-            return self._metadata_unlocked()
+            if version not in self._metadata:
+                self._metadata[version] = self._fetch_json(discovery_url(self.authority, version))
+            return self._metadata[version]
 
-    def _signing_key(self, kid: str) -> jwt.PyJWK:
+    def _signing_key(self, version: str, kid: str) -> jwt.PyJWK:
         with self._lock:
-            key = self._keys.get(kid)
-            if key is None and time.monotonic() - self._keys_fetched > JWKS_MIN_REFRESH:
-                jwks = self._fetch_json(self._metadata_unlocked()["jwks_uri"])
-                self._keys = {k["kid"]: jwt.PyJWK(k) for k in jwks.get("keys", []) if "kid" in k}
-                self._keys_fetched = time.monotonic()
-                key = self._keys.get(kid)
+            jwks_uri = self.metadata(version)["jwks_uri"]
+            keys = self._keys.get(jwks_uri, {})
+            key = keys.get(kid)
+            if key is None and time.monotonic() - self._keys_fetched.get(jwks_uri, -JWKS_MIN_REFRESH) > JWKS_MIN_REFRESH:
+                jwks = self._fetch_json(jwks_uri)
+                keys = {k["kid"]: jwt.PyJWK(k) for k in jwks.get("keys", []) if isinstance(k.get("kid"), str)}
+                self._keys[jwks_uri], self._keys_fetched[jwks_uri] = keys, time.monotonic()
+                key = keys.get(kid)
         if key is None:
-            raise unauthorized("invalid_token", "The token is signed with an unknown key.")
+            raise unauthorized("invalid_token", "The token's 'kid' names no signing key of the authority.")
         return key
-
-    def _metadata_unlocked(self) -> dict:
-        if self._metadata is None:
-            self._metadata = self._fetch_json(discovery_url(self.authority))
-        return self._metadata
 
     def validate(self, token: str) -> Principal:
         """The token's Principal, or a 401 ApiError naming what is wrong (any header or
         claim a client can craft ends here, never in another exception)."""
         header = unverified_header(token)
         try:  # types first, so that e.g. exp "9999999999" is named, not read as a number by PyJWT
-            check_claim_types(jwt.decode(token, options={"verify_signature": False}))
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            check_claim_types(unverified)
         except jwt.InvalidTokenError as exc:
             raise unauthorized("invalid_token", f"The token is not valid: {exc}.") from None
         except RecursionError:  # thousands of nested arrays: valid JSON, not claims
             raise unauthorized("invalid_token", "The token's payload is nested too deeply.") from None
-        key = self._signing_key(header["kid"])
+        version = unverified.get("ver")
+        if version not in CLIENT_CLAIM:
+            raise unauthorized("invalid_token", "The token's 'ver' must be 1.0 or 2.0 (an Entra ID access token).")
+        key = self._signing_key(version, header["kid"])
+        issuer = self.metadata(version)["issuer"]
         try:
             claims = jwt.decode(token, key=key.key, algorithms=["RS256"], audience=list(self.audiences),
-                                issuer=self.metadata()["issuer"], leeway=self.leeway,
-                                options={"require": ["exp", "iss", "aud"]})
+                                issuer=issuer, leeway=self.leeway, options={"require": ["exp", "iss", "aud"]})
         except jwt.ExpiredSignatureError:
-            raise unauthorized("token_expired", "The access token has expired; acquire a new one.") from None
+            raise unauthorized("token_expired", "The token's 'exp' has passed; acquire a new token.") from None
+        except jwt.ImmatureSignatureError:
+            raise unauthorized("invalid_token", "The token's 'nbf' is in the future.") from None
         except jwt.InvalidAudienceError:
-            raise unauthorized("invalid_audience", "The token was issued for another API.") from None
+            raise unauthorized("invalid_audience", f"The token's 'aud' {_shown(unverified.get('aud'))} is another API; "
+                                                   f"this one accepts {', '.join(self.audiences)}.") from None
         except jwt.InvalidIssuerError:
-            raise unauthorized("invalid_issuer", "The token was issued by another authority.") from None
+            raise unauthorized("invalid_issuer", f"The token's 'iss' {_shown(unverified.get('iss'))} is not this tenant's "
+                                                 f"v{version} issuer {issuer!r}.") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise unauthorized("invalid_token", f"The token has no '{exc.claim}' claim.") from None
+        except jwt.InvalidSignatureError:
+            raise unauthorized("invalid_token", "The token's signature does not verify with the authority's key.") from None
         except jwt.InvalidTokenError as exc:
             raise unauthorized("invalid_token", f"The token is not valid: {exc}.") from None
+        if self.tenant_id and claims.get("tid") != self.tenant_id:
+            raise unauthorized("invalid_tenant", f"The token's 'tid' {_shown(claims.get('tid'))} is another tenant.")
+        if not claims.get(CLIENT_CLAIM[version]):
+            raise unauthorized("not_an_access_token", f"The token has no '{CLIENT_CLAIM[version]}' claim: it is not an "
+                                                      "access token (an id token?). Request a token for this API's scope.")
         user_id = claims.get("oid") or claims.get("sub")
         if not user_id:
             raise unauthorized("invalid_token", "The token carries no 'oid' or 'sub'.")
@@ -171,6 +211,12 @@ def check_claim_types(claims: dict) -> None:
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise unauthorized("invalid_token", "The token's 'roles' claim must be a list of strings.")
+
+
+def _shown(value) -> str:
+    """A claim value for an error message: quoted, at most 120 characters."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def scope_name(api_scope: str) -> str:

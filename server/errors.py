@@ -1,8 +1,6 @@
-"""JSON error bodies `{"error", "message"}` for every HTTP error, so clients never see HTML."""
+"""The error every handler raises for a client error, and its JSON body
+`{"error", "message"}` (framework-free: Flask and Azure Functions both render it)."""
 from __future__ import annotations
-
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
 
 
 class ApiError(Exception):
@@ -12,17 +10,10 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
+    @property
+    def body(self) -> dict[str, str]:
+        return error_body(self.code, self.message)
 
-def error_response(status: int, code: str, message: str):
-    return jsonify(error=code, message=message), status
 
-
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+def error_body(code: str, message: str) -> dict[str, str]:
+    return {"error": code, "message": message}

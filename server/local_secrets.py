@@ -1,22 +1,28 @@
 """Secrets of the local stand-ins, generated on first run into the state dir (never git):
-the SignalR emulator's primary/secondary access keys and the functions' webhook key."""
+the SignalR emulator's primary/secondary access keys, the functions' webhook key and the
+managed identity endpoint's header secret (App Service's IDENTITY_HEADER)."""
 from __future__ import annotations
 
 import json
 import secrets
 from pathlib import Path
 
+GENERATORS = {
+    "signalr_primary_key": lambda: secrets.token_hex(16),
+    "signalr_secondary_key": lambda: secrets.token_hex(16),
+    "functions_key": lambda: secrets.token_urlsafe(24),
+    "identity_header": lambda: secrets.token_hex(16),
+}
+
 
 def load_local_secrets(state_dir: Path) -> dict[str, str]:
+    """The secrets of `state_dir`, creating the file, or the keys it lacks, once."""
     path = state_dir / "local-secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    state_dir.mkdir(parents=True, exist_ok=True)
-    values = {
-        "signalr_primary_key": secrets.token_hex(16),
-        "signalr_secondary_key": secrets.token_hex(16),
-        "functions_key": secrets.token_urlsafe(24),
-    }
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    values = json.loads(path.read_text()) if path.exists() else {}
+    missing = {k: make() for k, make in GENERATORS.items() if k not in values}
+    if missing:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        values.update(missing)
+        path.write_text(json.dumps(values, indent=2))
+        path.chmod(0o600)
     return values

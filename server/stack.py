@@ -29,6 +29,9 @@ class StackConfig:
     dynamics_origins: tuple[str, ...]  # who may frame the widget (CSP frame-ancestors)
     real_azure: tuple[str, ...] = ()  # settings pointing at real Azure/Entra ID (server/local_only.py)
     signalr_origins: tuple[str, ...] = ()  # SignalRAllowedOrigins of the emulator (CORS); () = the default
+    tenant_id: str | None = None  # the tenant whose tokens the functions accept
+    identity_header: str = ""  # the local managed identity endpoint's IDENTITY_HEADER
+    adaptor_function_url: str | None = None  # AdaptorFunctionUrl, when set (else: this stack)
 
     @property
     def signalr_allowed_origins(self) -> tuple[str, ...]:
@@ -42,15 +45,26 @@ class StackConfig:
         return not self.real_azure
 
     @property
+    def local_signalr(self) -> bool:
+        """The functions use this process's own SignalR emulator."""
+        return self.signalr.endpoint == self.settings.public_url
+
+    @property
     def widget_origin(self) -> str:
         """The widget is served as https://localhost:<port>: another origin than the
         127.0.0.1 host page, as in Dynamics."""
         parts = urlsplit(self.settings.public_url)
         return f"{parts.scheme}://localhost:{parts.port}" if parts.hostname == "127.0.0.1" else self.settings.public_url
 
+    @property
+    def functions_url(self) -> str:
+        """AdaptorFunctionUrl as configured (with or without /api), or this stack as the
+        widget reaches it: what the widget's config.json and the console's test call use."""
+        return self.adaptor_function_url or self.widget_origin
+
     def widget_config(self) -> dict[str, str]:
         """The sample solution's environment variables, as the widget's config.json."""
-        return {"AdaptorFunctionUrl": self.widget_origin, "ClientId": self.client_id,
+        return {"AdaptorFunctionUrl": self.functions_url, "ClientId": self.client_id,
                 "Authority": self.authority, "Scope": self.api_scope}
 
 
@@ -62,18 +76,21 @@ def resolve_stack(settings: Settings) -> StackConfig:
         if missing:
             raise ConfigError(f"Authority is set, so {', '.join(missing)} must be set too")
         authority, client_id, api_scope = settings.Authority.rstrip("/"), settings.AzureAd__ClientId, settings.ApiScope
+        tenant_id = settings.AzureAd__TenantId
     else:
         authority = f"{settings.public_url}/{directory.tenant_id}"
-        client_id, api_scope = directory.api_client_id, directory.api_scope
+        client_id, api_scope, tenant_id = directory.api_client_id, directory.api_scope, directory.tenant_id
     audiences = audiences_for(client_id, api_scope)
 
     local_keys = [secrets["signalr_primary_key"], secrets["signalr_secondary_key"]]
     if settings.AzureSignalRConnectionString:
         signalr = ConnectionString.parse(settings.AzureSignalRConnectionString)
-        upstream_keys = [signalr.access_key]
     else:
         signalr = ConnectionString(settings.public_url, local_keys[0])
-        upstream_keys = local_keys
+    # The webhook checks X-ASRS-Signature with the keys the service signs with: the
+    # emulator's own two, or the connection string's key (+ a second one while rotating).
+    upstream_keys = local_keys if signalr.endpoint == settings.public_url else \
+        [signalr.access_key] if signalr.access_key else []
     real_azure = real_azure_settings(settings.Authority, settings.AzureWebJobsStorage,
                                      signalr.endpoint if settings.AzureSignalRConnectionString else None)
     if real_azure and not settings.Authority:
@@ -83,12 +100,18 @@ def resolve_stack(settings: Settings) -> StackConfig:
     secondary = settings.extra.get("AzureSignalRSecondaryAccessKey") or os.environ.get("AzureSignalRSecondaryAccessKey")
     if secondary:
         upstream_keys = [*upstream_keys, secondary]
+    if not upstream_keys:
+        raise ConfigError("AzureSignalRConnectionString has no AccessKey, so the local webhook cannot verify "
+                          "X-ASRS-Signature: set AzureSignalRSecondaryAccessKey to the service's access key")
     # Local default: the CIF host page of this stack plays Dynamics.
     dynamics = _origins(settings, "DynamicsOrigins", settings.public_url, "https://org.crm.dynamics.com")
     signalr_origins = _origins(settings, "SignalRAllowedOrigins", "", "https://agent.contoso.com, or *", any_ok=True)
+    functions_url = settings.extra.get("AdaptorFunctionUrl") or os.environ.get("AdaptorFunctionUrl")
+    if functions_url and (urlsplit(functions_url).scheme != "https" or urlsplit(functions_url).query):
+        raise ConfigError(f"AdaptorFunctionUrl: '{functions_url}' must be an https URL like https://<app>.azurewebsites.net/api")
     return StackConfig(settings, directory, authority, client_id, api_scope, audiences, signalr,
                        upstream_keys, os.environ.get("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], local_keys,
-                       dynamics, tuple(real_azure), signalr_origins)
+                       dynamics, tuple(real_azure), signalr_origins, tenant_id, secrets["identity_header"], functions_url)
 
 
 def _origins(settings: Settings, key: str, default: str, example: str, any_ok: bool = False) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ import httpx
 import websockets
 
 from adaptor_core import connection as c
+from adaptor_core.config import function_url
 from adaptor_core.hub_protocol import Invocation
 
 TokenProvider = Callable[[], Awaitable[str]]
@@ -92,7 +93,7 @@ class SimAgent:
     async def _negotiate(self) -> None:
         try:
             token = await self.token()
-            r = await self.http.post(f"{self.functions_url}/api/negotiate", headers={"Authorization": f"Bearer {token}"})
+            r = await self.http.post(function_url(self.functions_url, "negotiate"), headers={"Authorization": f"Bearer {token}"})
             r.raise_for_status()
             info = r.json()
             r = await self.http.post(c.negotiate_url(info["url"]), headers={"Authorization": f"Bearer {info['accessToken']}"})
@@ -126,7 +127,7 @@ class SimAgent:
     async def _register(self, connection_id: str) -> None:
         try:
             token = await self.token()
-            r = await self.http.post(f"{self.functions_url}/api/userclient",
+            r = await self.http.post(function_url(self.functions_url, "userclient"),
                                      headers={"Authorization": f"Bearer {token}"},
                                      json={"connectionId": connection_id, "connectionStatus": 1})
             if r.status_code != 200:

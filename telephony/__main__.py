@@ -17,9 +17,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import msal
 import requests
+
+from adaptor_core.config import function_url, functions_base
 
 REPO = Path(__file__).resolve().parent.parent
 FINAL = {"accepted", "rejected", "missed", "failed", "expired"}
@@ -27,13 +30,16 @@ FINAL = {"accepted", "rejected", "missed", "failed", "expired"}
 
 @dataclass
 class Config:
-    functions_url: str
+    functions_url: str  # AdaptorFunctionUrl: the function app, with or without its /api prefix
     authority: str
     client_id: str
     client_secret: str | None
     api: str  # e.g. api://<client id>
     ca_bundle: str | bool
     state_dir: Path
+
+    def __post_init__(self) -> None:
+        self.functions_url = functions_base(self.functions_url)
 
     def http(self) -> requests.Session:
         s = requests.Session()
@@ -52,7 +58,7 @@ def local_identity(state_dir: Path) -> dict:
 
 def load_config(args) -> Config:
     state_dir = Path(os.environ.get("ADAPTOR_STATE_DIR", REPO / ".local"))
-    url = (args.functions_url or os.environ.get("AdaptorFunctionUrl") or "https://127.0.0.1:7071").rstrip("/")
+    url = functions_base(args.functions_url or os.environ.get("AdaptorFunctionUrl") or "https://127.0.0.1:7071")
     authority = args.authority or os.environ.get("Authority")
     client_id = args.client_id or os.environ.get("TELEPHONY_CLIENT_ID")
     secret = args.client_secret or os.environ.get("TELEPHONY_CLIENT_SECRET")
@@ -103,12 +109,14 @@ def resolve_user(cfg: Config, user: str) -> str:
     return users[user]["oid"] if user in users else user
 
 
-def api_call(cfg: Config, method: str, path: str, token: str, body: dict | None = None) -> dict:
-    r = cfg.http().request(method, f"{cfg.functions_url}{path}", json=body, timeout=15,
-                           headers={"Authorization": f"Bearer {token}"})
+def api_call(cfg: Config, method: str, function: str, token: str, body: dict | None = None) -> dict:
+    """`method` the function (e.g. "SendMessageToUser", "messages/<id>") with a bearer token;
+    the JSON answer, or SystemExit("telephony: …") naming the status and error."""
+    url = function_url(cfg.functions_url, function)
+    r = cfg.http().request(method, url, json=body, timeout=15, headers={"Authorization": f"Bearer {token}"})
     data = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
     if r.status_code >= 400:
-        raise SystemExit(f"telephony: {method} {path} → {r.status_code} {data.get('error', '')}: "
+        raise SystemExit(f"telephony: {method} {url} → {r.status_code} {data.get('error', '')}: "
                          f"{data.get('message', r.text[:200])}")
     return data
 
@@ -118,7 +126,7 @@ def follow(cfg: Config, token: str, message_id: str, timeout: float, interval: f
     deadline = time.monotonic() + timeout
     tty = sys.stderr.isatty()
     while True:
-        status = api_call(cfg, "GET", f"/api/messages/{message_id}", token)
+        status = api_call(cfg, "GET", f"messages/{quote(message_id, safe='')}", token)
         if status["status"] in FINAL or time.monotonic() > deadline:
             if tty:
                 sys.stderr.write("\r\033[K")
@@ -175,13 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             body["messageId"] = args.message_id
         if args.ttl is not None:
             body["ttlSeconds"] = args.ttl
-        result = api_call(cfg, "POST", "/api/SendMessageToUser", tok, body)
+        result = api_call(cfg, "POST", "SendMessageToUser", tok, body)
         print(f"{result['messageId']} {result['status']} (connections: {result['connections']})")
         message_id, following = result["messageId"], args.follow
     else:
         message_id, following = args.message_id, args.follow
     final = follow(cfg, tok, message_id, args.timeout) if following else \
-        api_call(cfg, "GET", f"/api/messages/{message_id}", tok)
+        api_call(cfg, "GET", f"messages/{quote(message_id, safe='')}", tok)
     if args.command == "status" or following:
         print(json.dumps(final, indent=2))
     return 0 if not following or final["status"] in FINAL else 1

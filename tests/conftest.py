@@ -92,14 +92,25 @@ def stop_stack(stack: Stack) -> None:
 
 
 def pytest_generate_tests(metafunc):
-    """Tests marked `backends` run against every store backend; the rest use SQLite."""
+    """Tests marked `backends` run against every store backend, those marked
+    `token_versions` with the local identity provider issuing v2.0 and v1.0 access
+    tokens; the rest use SQLite and v2.0."""
     if "stack" in metafunc.fixturenames:
-        backends = ["sqlite", "azurite"] if metafunc.definition.get_closest_marker("backends") else ["sqlite"]
+        marked = metafunc.definition.get_closest_marker
+        backends = ["sqlite", "azurite"] if marked("backends") else ["sqlite"]
+        versions = ["2", "1"] if marked("token_versions") else ["2"]
         metafunc.parametrize("store_backend", backends, indirect=True, scope="session")
+        metafunc.parametrize("token_version", versions, indirect=True, scope="session", ids=lambda v: f"v{v}")
 
 
 @pytest.fixture(scope="session")
 def store_backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def token_version(request) -> str:
+    """ADAPTOR_IDP_ACCESS_TOKEN_VERSION of the stack: "2" or "1"."""
     return request.param
 
 
@@ -141,11 +152,11 @@ def start_azurite(workdir: Path, port: int, persist: bool = False) -> tuple[subp
 
 
 @pytest.fixture(scope="session")
-def stack(store_backend, tmp_path_factory, request) -> Stack:
-    env = {}
+def stack(store_backend, token_version, tmp_path_factory, request) -> Stack:
+    env = {"ADAPTOR_IDP_ACCESS_TOKEN_VERSION": token_version}
     if store_backend == "azurite":
         env["AzureWebJobsStorage"] = request.getfixturevalue("azurite")
-    s = start_stack(tmp_path_factory.mktemp(f"stack-{store_backend}"), env=env)
+    s = start_stack(tmp_path_factory.mktemp(f"stack-{store_backend}-v{token_version}"), env=env)
     yield s
     stop_stack(s)
 
@@ -238,6 +249,36 @@ def tokens(identity):
     return {"alice": identity.agent_result("alice")["access_token"],
             "bob": identity.agent_result("bob")["access_token"],
             "sender": identity.sender_token()}
+
+
+# --- the Azure Functions entry points, in this process -----------------------------------
+
+@contextlib.contextmanager
+def function_app(env: dict[str, str]):
+    """functionapp/function_app.py imported afresh with `env` as its app settings (module
+    state reset, so the settings are read again); yields (module, {function name: user function})."""
+    import importlib
+
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():
+        mp.setenv(k, v)
+    mp.syspath_prepend(str(REPO / "functionapp"))
+    sys.modules.pop("function_app", None)
+    try:
+        module = importlib.import_module("function_app")
+        yield module, {f.get_function_name(): f.get_user_function() for f in module.app.get_functions()}
+    finally:
+        mp.undo()
+        sys.modules.pop("function_app", None)
+
+
+def azure_settings(stack: Stack, identity: "Identity", azurite: str, signalr: str) -> dict[str, str]:
+    """The sample's app settings pointing at the local stand-ins (as at Entra ID and Azure
+    SignalR) and Azure Tables on Azurite."""
+    return {"Authority": identity.authority, "AzureAd__ClientId": identity.api_client_id,
+            "AzureAd__TenantId": identity.data["tenant_id"], "ApiScope": identity.api_scope,
+            "AzureSignalRConnectionString": signalr, "AzureWebJobsStorage": azurite,
+            "ADAPTOR_STATE_DIR": str(stack.state_dir), "HubName": "myhub"}
 
 
 # --- simulated agents (the widget core under CPython) --------------------------------

@@ -5,19 +5,14 @@ The Azure host runs in-process against the running local stack's identity provid
 SignalR emulator (as it would against Entra ID and Azure SignalR) and Azure Tables on
 Azurite; the Flask host is the real server over HTTPS."""
 import asyncio
-import importlib
 import json
-import sys
 import uuid
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import azure.functions as func
 import pytest
 
-from tests.conftest import Api, call_payload, new_agent, run_async
+from tests.conftest import Api, azure_settings, call_payload, function_app, new_agent, run_async
 
-REPO = Path(__file__).resolve().parent.parent
 OFFLINE = "offline-" + uuid.uuid4().hex[:8]
 
 # name, function, method, path, route params, token, body (dict, or (bytes, content type)), status, check
@@ -68,24 +63,10 @@ def check(status: int, body, expected_status: int, expectation: dict) -> None:
 
 @pytest.fixture(scope="module")
 def azure_app(stack, identity, azurite):
-    """function_app imported with the sample's app settings pointing at managed-service
-    stand-ins; module state reset so the settings are read afresh."""
     secrets = json.loads((stack.state_dir / "local-secrets.json").read_text())
-    env = {
-        "Authority": identity.authority, "AzureAd__ClientId": identity.api_client_id, "ApiScope": identity.api_scope,
-        "AzureSignalRConnectionString": f"Endpoint={stack.url};AccessKey={secrets['signalr_primary_key']};Version=1.0;",
-        "AzureWebJobsStorage": azurite, "ADAPTOR_STATE_DIR": str(stack.state_dir), "HubName": "myhub",
-    }
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    mp.syspath_prepend(str(REPO / "functionapp"))
-    sys.modules.pop("function_app", None)
-    module = importlib.import_module("function_app")
-    user_functions = {f.get_function_name(): f.get_user_function() for f in module.app.get_functions()}
-    yield module, user_functions
-    mp.undo()
-    sys.modules.pop("function_app", None)
+    key = f"Endpoint={stack.url};AccessKey={secrets['signalr_primary_key']};Version=1.0;"
+    with function_app(azure_settings(stack, identity, azurite, key)) as loaded:
+        yield loaded
 
 
 def _token(tokens, who):

@@ -522,7 +522,7 @@ def test_console_writes_need_the_token_of_its_own_page(stack, identity):
 
 
 def test_console_and_identity_provider_are_off_against_real_azure(tmp_path):
-    from server import create_app
+    from server.flask_app import create_app
     from server.settings import Settings
 
     app = create_app(Settings(state_dir=tmp_path, Authority="https://login.example.test/tenant",

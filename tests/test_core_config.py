@@ -178,3 +178,30 @@ def test_config_is_immutable():
     config = resolve_config(FULL, None)
     with pytest.raises(AttributeError):
         config.ClientId = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("configured", [
+    "https://cif-adaptor.azurewebsites.net", "https://cif-adaptor.azurewebsites.net/",
+    "https://cif-adaptor.azurewebsites.net/api", "https://cif-adaptor.azurewebsites.net/api/",
+    "https://cif-adaptor.azurewebsites.net/API", " https://cif-adaptor.azurewebsites.net/api/ ",
+])
+def test_adaptor_function_url_with_or_without_api_prefix(configured):
+    """The sample's solution sets AdaptorFunctionUrl to `…/api`; a bare app URL works too."""
+    from adaptor_core.config import function_url, functions_base
+
+    assert functions_base(configured) == "https://cif-adaptor.azurewebsites.net"
+    assert function_url(configured, "negotiate") == "https://cif-adaptor.azurewebsites.net/api/negotiate"
+    config = resolve_config({**FULL, "AdaptorFunctionUrl": configured}, None)
+    assert config.function_url("userclient") == "https://cif-adaptor.azurewebsites.net/api/userclient"
+
+
+def test_a_path_before_api_is_kept():
+    from adaptor_core.config import function_url
+
+    assert function_url("https://gw.contoso.com/cif/api/", "negotiate") == "https://gw.contoso.com/cif/api/negotiate"
+    assert function_url("https://gw.contoso.com/apis", "negotiate") == "https://gw.contoso.com/apis/api/negotiate"
+
+
+def test_adaptor_function_url_with_a_query_is_refused():
+    with missing("AdaptorFunctionUrl", "must be an https:// URL without ?query or #fragment"):
+        resolve_config({**FULL, "AdaptorFunctionUrl": "https://x.azurewebsites.net/api?code=k"}, None)

@@ -20,7 +20,7 @@ from http.client import HTTPSConnection
 
 import pytest
 
-from server import create_app
+from server.flask_app import create_app
 from server.settings import ConfigError, Settings
 from server.stack import resolve_stack
 from tests.conftest import REPO, stop_stack

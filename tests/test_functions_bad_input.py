@@ -285,7 +285,7 @@ def test_webhook_code_is_compared_in_constant_time(webhook, monkeypatch):
         return real(a, b)
 
     # the in-process app: the spy must see the comparison the handler makes
-    from server import create_app
+    from server.flask_app import create_app
     from server.functions.http import FunctionRequest, Headers
     from server.settings import Settings
 

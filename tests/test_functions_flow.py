@@ -10,7 +10,7 @@ from adaptor_core.notifications import parse_notification
 from tests.conftest import call_payload, new_agent, run_async, status_of, wait_status
 
 
-pytestmark = pytest.mark.backends
+pytestmark = [pytest.mark.backends, pytest.mark.token_versions]
 
 
 def send(sender_api, user_oid, ttl=None, message_id=None, **payload):

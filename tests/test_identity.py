@@ -1,5 +1,6 @@
 """The local OpenID Connect provider driven by the real msal library over HTTPS, and the
-resource-server check (TokenValidator) on what it issues."""
+resource-server check (TokenValidator) on what it issues — with the provider issuing
+v2.0 and (ADAPTOR_IDP_ACCESS_TOKEN_VERSION=1) v1.0 access tokens."""
 import base64
 import hashlib
 import json
@@ -14,11 +15,18 @@ from server.auth import Principal, TokenValidator
 from server.http_client import make_client
 from telephony.local_signin import SignInForm
 
+pytestmark = pytest.mark.token_versions
+
 
 @pytest.fixture(scope="module")
 def validator(identity, stack):
     http = make_client(stack.certs.ca)
-    return TokenValidator(identity.authority, (identity.api_client_id, f"api://{identity.api_client_id}"), http)
+    return TokenValidator(identity.authority, (identity.api_client_id, f"api://{identity.api_client_id}"), http,
+                          tenant_id=identity.data["tenant_id"])
+
+
+def claims_of(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
 
 
 def test_msal_accepts_both_authority_styles(identity, stack):
@@ -37,7 +45,50 @@ def test_pkce_sign_in_gives_api_access_token_and_account(identity, validator):
     principal = validator.validate(result["access_token"])
     assert principal.user_id == identity.oid("alice")
     assert principal.scopes == ["access_as_user"]
-    assert principal.claims["aud"] == identity.api_client_id
+
+
+def test_agent_access_token_has_entras_claim_shapes(identity, token_version):
+    """v1.0: sts.windows.net issuer, the resource as requested (api://<id>), appid, upn and
+    unique_name, x5t beside kid; v2.0: the v2.0 issuer, the client id, azp, preferred_username.
+    The id token is v2.0 either way (it comes from the v2.0 endpoint) and has neither appid nor azp."""
+    result = identity.agent_result("bob")
+    claims, header = claims_of(result["access_token"]), jwt.get_unverified_header(result["access_token"])
+    tenant, client = identity.data["tenant_id"], identity.api_client_id
+    assert claims["tid"] == tenant and claims["oid"] == identity.oid("bob") and claims["scp"] == "access_as_user"
+    if token_version == "1":
+        assert claims["ver"] == "1.0" and claims["iss"] == f"https://sts.windows.net/{tenant}/"
+        assert claims["aud"] == f"api://{client}" and claims["appid"] == client and claims["appidacr"] == "0"
+        assert claims["upn"] == claims["unique_name"] == "bob@contoso.test" and "azp" not in claims
+        assert header["x5t"] == header["kid"]
+    else:
+        assert claims["ver"] == "2.0" and claims["iss"] == f"{identity.authority}/v2.0"
+        assert claims["aud"] == client and claims["azp"] == client and "appid" not in claims
+        assert claims["preferred_username"] == "bob@contoso.test" and "x5t" not in header
+    id_claims = claims_of(result["id_token"])
+    assert id_claims["ver"] == "2.0" and id_claims["aud"] == client
+    assert "azp" not in id_claims and "appid" not in id_claims
+
+
+def test_sender_app_token_has_entras_claim_shapes(identity, token_version):
+    claims = claims_of(identity.sender_token())
+    sender = identity.data["sender"]
+    assert claims["roles"] == ["Notifications.Send"] and claims["oid"] == sender["oid"] and "scp" not in claims
+    if token_version == "1":
+        assert claims["ver"] == "1.0" and claims["aud"] == f"api://{identity.api_client_id}"
+        assert claims["appid"] == sender["client_id"] and claims["appidacr"] == "1"
+        assert claims["idp"] == claims["iss"] == f"https://sts.windows.net/{identity.data['tenant_id']}/"
+    else:
+        assert claims["ver"] == "2.0" and claims["aud"] == identity.api_client_id
+        assert claims["azp"] == sender["client_id"] and claims["azpacr"] == "1"
+
+
+def test_both_metadata_documents_name_their_issuer_and_one_key_set(identity, stack):
+    v2 = stack.session().get(f"{identity.authority}/v2.0/.well-known/openid-configuration").json()
+    v1 = stack.session().get(f"{identity.authority}/.well-known/openid-configuration").json()
+    assert v2["issuer"] == f"{identity.authority}/v2.0"
+    assert v1["issuer"] == f"https://sts.windows.net/{identity.data['tenant_id']}/"
+    keys = [stack.session().get(doc["jwks_uri"]).json() for doc in (v1, v2)]
+    assert keys[0] == keys[1] and keys[0]["keys"]
 
 
 def test_silent_refresh_rotates_refresh_token(identity, stack, validator):

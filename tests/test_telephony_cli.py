@@ -1,4 +1,5 @@
-"""The telephony CLI as a person runs it: real msal client credentials, real functions."""
+"""The telephony CLI as a person runs it: real msal client credentials, real functions
+(with v2.0 and v1.0 access tokens)."""
 import json
 import os
 import subprocess
@@ -6,12 +7,14 @@ import sys
 from pathlib import Path
 
 import jwt
+import pytest
 
+pytestmark = pytest.mark.token_versions
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cli(stack, *args, timeout=60):
-    env = {**os.environ, "ADAPTOR_STATE_DIR": str(stack.state_dir), "AdaptorFunctionUrl": stack.url}
+def cli(stack, *args, timeout=60, functions_url=None):
+    env = {**os.environ, "ADAPTOR_STATE_DIR": str(stack.state_dir), "AdaptorFunctionUrl": functions_url or stack.url}
     for key in ("Authority", "TELEPHONY_CLIENT_ID", "TELEPHONY_CLIENT_SECRET", "TELEPHONY_API"):
         env.pop(key, None)
     return subprocess.run([sys.executable, "-m", "telephony", *args], cwd=REPO, env=env, capture_output=True,
@@ -46,3 +49,11 @@ def test_bad_input_is_a_clear_error(stack):
     out = cli(stack, "send", "u1", "--phone", "+1555", "--ttl", "-3")
     assert out.returncode != 0
     assert "422 invalid_field" in out.stderr and "ttlSeconds" in out.stderr
+
+
+def test_adaptor_function_url_with_api_prefix(stack):
+    """The sample's AdaptorFunctionUrl ends in /api (and may end in a slash): same result."""
+    out = cli(stack, "send", "nobody-online", "--phone", "+15550001111", "--ttl", "5",
+              functions_url=f"{stack.url}/api/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("queued (connections: 0)")

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from server import create_app
+from server.flask_app import create_app
 from server.auth import MAX_TOKEN_LENGTH, Principal, TokenValidator
 from server.errors import ApiError
 from server.settings import Settings

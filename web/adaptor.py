@@ -207,7 +207,7 @@ class Adaptor:
         try:
             token = await self.acquire_token()
             mark("token")
-            info = await self._post(f"{self.config.functions}/api/negotiate", token)
+            info = await self._post(self.config.function_url("negotiate"), token)
             mark("negotiated")
             service = await self._post(hub.negotiate_url(info["url"]), info["accessToken"])
             mark("service_negotiated")
@@ -251,7 +251,7 @@ class Adaptor:
     async def register_client(self, connection_id: str) -> None:
         try:
             token = await self.acquire_token()
-            await self._post(f"{self.config.functions}/api/userclient", token,
+            await self._post(self.config.function_url("userclient"), token,
                              {"connectionId": connection_id, "connectionStatus": 1})
         except Exception as exc:  # the core retries on this connection after a backoff
             self.perform(self.core.registration_failed(str(exc), connection_id, now()))

@@ -242,7 +242,7 @@ def _telephony_config():
     settings = stack.settings
     bundle = settings.certs_dir / "bundle.pem"
     ca = bundle if bundle.exists() else settings.certs_dir / "ca.pem"
-    return Config(functions_url=settings.public_url, authority=stack.authority,
+    return Config(functions_url=stack.functions_url, authority=stack.authority,
                   client_id=stack.directory.sender.client_id, client_secret=stack.directory.sender.client_secret,
                   api=f"api://{stack.directory.api_client_id}", ca_bundle=str(ca), state_dir=settings.state_dir)
 
@@ -257,7 +257,7 @@ def console_call():
     cfg = _telephony_config()
     try:
         token = sender_token(cfg)
-        result = api_call(cfg, "POST", "/api/SendMessageToUser", token, send)
+        result = api_call(cfg, "POST", "SendMessageToUser", token, send)
     # The CLI reports failures as SystemExit("telephony: …"); msal raises ValueError when
     # discovery fails; requests raises on transport errors.
     except (SystemExit, requests.RequestException, ValueError) as exc:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..errors import ApiError, error_response
-from ..functions.handlers import Functions
-from ..functions.http import FunctionRequest, FunctionResponse, Headers
-from ..store import StoreUnavailable
+from ..functions.http import FunctionRequest, Headers, dispatch
 
 bp = Blueprint("functions", __name__)
-
-
-def _functions() -> Functions:
-    return current_app.extensions["functions"]
 
 
 def _call(handler_name: str, **route: str) -> Response:
     req = FunctionRequest(method=request.method, url=request.url, headers=Headers(dict(request.headers)),
                           query=request.args.to_dict(), body=request.get_data(cache=False), route=route)
-    try:
-        result: FunctionResponse = getattr(_functions(), handler_name)(req)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
-    except StoreUnavailable as exc:
-        current_app.logger.warning("store unavailable: %s", exc)
-        return error_response(503, "store_unavailable", "The connection store is unavailable; try again shortly.")
+    result = dispatch(lambda: getattr(current_app.extensions["functions"], handler_name)(req))
     response = jsonify(result.body) if result.body is not None else Response(status=result.status)
     response.status_code = result.status
     response.headers.update(result.headers)

@@ -68,20 +68,21 @@ def _origin(url: str) -> str:
 
 def content_security_policy() -> str:
     """Framing only by the Dynamics origins; scripts from us (+ their CIF library);
-    connections only to us, the SignalR service (https + wss) and the authority.
+    connections only to us, the functions (AdaptorFunctionUrl), the SignalR service's client
+    endpoint (https + wss) and the authority.
     'wasm-unsafe-eval' is what Pyodide needs to compile its WebAssembly; 'unsafe-eval'
     is what PyScript needs (it composes its plugin hooks with `Function(...)` — measured
     in tests/test_widget_csp.py, which also proves nothing else is needed)."""
     stack = current_app.extensions["stack"]
     dynamics = " ".join(stack.dynamics_origins)
-    signalr = _origin(stack.signalr.endpoint)
+    signalr = _origin(stack.signalr.client_url(""))  # ClientEndpoint when set: where the browser connects
     signalr_ws = signalr.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     return "; ".join([
         "default-src 'self'",
         f"script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval' {dynamics}",
         "style-src 'self'",
         "img-src 'self' data:",
-        f"connect-src 'self' {signalr} {signalr_ws} {_origin(stack.authority)}",
+        f"connect-src 'self' {_origin(stack.functions_url)} {signalr} {signalr_ws} {_origin(stack.authority)}",
         f"frame-ancestors {dynamics}",
         "base-uri 'none'",
         "form-action 'none'",

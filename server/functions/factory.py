@@ -9,6 +9,7 @@ from ..azure_signalr import ConnectionString
 from ..http_client import make_client
 from ..settings import ConfigError, Settings
 from ..store import Store, open_store
+from .credentials import signalr_credential
 from .handlers import Functions, FunctionsConfig
 from .signalr_rest import SignalRRest
 
@@ -21,6 +22,7 @@ class FunctionsSetup:
     signalr: ConnectionString
     upstream_keys: list[str]
     functions_key: str | None  # the webhook's ?code= (None where the host checks it, as Azure does)
+    tenant_id: str | None = None  # the tokens' `tid` must be this tenant (AzureAd__TenantId)
 
 
 def audiences_for(client_id: str, api_scope: str) -> tuple[str, ...]:
@@ -39,7 +41,8 @@ def azure_setup(settings: Settings) -> FunctionsSetup:
         raise ConfigError(f"missing app settings: {', '.join(missing)}")
     signalr = ConnectionString.parse(settings.AzureSignalRConnectionString)
     return FunctionsSetup(settings.Authority.rstrip("/"), audiences_for(settings.AzureAd__ClientId, settings.ApiScope),
-                          settings.ApiScope, signalr, [signalr.access_key], None)
+                          settings.ApiScope, signalr, [signalr.access_key] if signalr.access_key else [], None,
+                          settings.AzureAd__TenantId)
 
 
 @dataclass
@@ -52,9 +55,13 @@ class Built:
 def build_functions(settings: Settings, setup: FunctionsSetup) -> Built:
     http = make_client(settings.certs_dir / "ca.pem")  # the dev CA is trusted only where it exists
     store = open_store(settings.AzureWebJobsStorage, settings.state_dir, settings.StorageUserTable)
-    validator = TokenValidator(setup.authority, setup.audiences, http)
+    validator = TokenValidator(setup.authority, setup.audiences, http, tenant_id=setup.tenant_id)
+    credential = None
+    if setup.signalr.identity_based:
+        bundle = settings.certs_dir / "bundle.pem"  # the dev CA + the system CAs, only where it exists
+        credential = signalr_credential(setup.signalr, setup.authority, bundle if bundle.exists() else None)
     functions = Functions(
         FunctionsConfig(hub=settings.HubName, api_scope=setup.api_scope, signalr=setup.signalr,
                         upstream_keys=setup.upstream_keys, functions_key=setup.functions_key),
-        validator, store, SignalRRest(setup.signalr, http))
+        validator, store, SignalRRest(setup.signalr, http, credential))
     return Built(functions, validator, store)

@@ -70,8 +70,7 @@ class Functions:
         user = self._agent(req)
         hub = self.config.hub
         event("negotiate", user=user.user_id, hub=hub)
-        return FunctionResponse(200, {"url": self.config.signalr.client_url(hub),
-                                      "accessToken": self.config.signalr.client_token(hub, user.user_id)})
+        return FunctionResponse(200, self.signalr.negotiate(hub, user.user_id))
 
     # --- userclient (registerClient) -------------------------------------------------
     def userclient(self, req: FunctionRequest) -> FunctionResponse:

@@ -1,12 +1,18 @@
 """Our own request/response objects, so the handlers don't know which host called them
-(Flask locally, Azure Functions in production), and JSON body helpers."""
+(Flask locally, Azure Functions in production), JSON body helpers, and `dispatch`, the
+one place where a handler's errors become responses for both hosts."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from ..errors import ApiError
+from ..errors import ApiError, error_body
+from ..settings import ConfigError
+from ..store import StoreUnavailable
+
+log = logging.getLogger("functions")
 
 MAX_BODY = 64 * 1024
 
@@ -78,3 +84,21 @@ def want_str(value: Any, name: str, *, required: bool = True, max_len: int = 256
     if len(value) > max_len:
         raise ApiError(422, "invalid_field", f"'{name}' is longer than {max_len} characters.")
     return value
+
+
+def dispatch(call: Callable[[], FunctionResponse]) -> FunctionResponse:
+    """Run one handler call (e.g. `lambda: functions.negotiate(request)`) for either host.
+    A client error (ApiError) is its own status with `{"error", "message"}`; a store
+    outage is 503 `store_unavailable`; a missing or malformed app setting (also while the
+    handlers are built) is 500 `misconfigured` naming the setting."""
+    try:
+        return call()
+    except ApiError as exc:
+        return FunctionResponse(exc.status, exc.body)
+    except StoreUnavailable as exc:
+        log.warning("store unavailable: %s", exc)
+        return FunctionResponse(503, error_body("store_unavailable",
+                                                "The connection store is unavailable; try again shortly."))
+    except ConfigError as exc:
+        log.error("configuration: %s", exc)
+        return FunctionResponse(500, error_body("misconfigured", str(exc)))

@@ -1,13 +1,18 @@
-"""Client of the SignalR service REST API v1 (the real Azure one or our emulator):
-send to a user or a connection, and ask whether a user has live connections."""
+"""Client of the Azure SignalR Service data-plane REST API (the real one or our emulator):
+send to a user or a connection, ask whether a user or connection is live, and make the
+client's negotiate answer. With an AccessKey every call carries an HS256 token and client
+tokens are signed here; identity-based connections carry an Entra token (azure-identity)
+and ask the service for client tokens (`POST /api/hubs/<hub>/:generateToken`)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 
-from ..azure_signalr import ConnectionString
+from ..azure_signalr import GENERATE_TOKEN_API_VERSION, MAX_TOKEN_LIFETIME, ConnectionString
 from ..errors import ApiError
+from .credentials import SIGNALR_SCOPE
 
 log = logging.getLogger("functions.signalr")
 
@@ -18,15 +23,43 @@ class SignalRUnavailable(ApiError):
 
 
 class SignalRRest:
-    def __init__(self, connection: ConnectionString, http: httpx.Client):
-        self.connection, self.http = connection, http
+    """`credential` is an azure-identity credential for identity-based connections, None
+    for an AccessKey."""
 
-    def _call(self, method: str, url: str, body: dict | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.connection.rest_token(url)}"}
+    def __init__(self, connection: ConnectionString, http: httpx.Client, credential: Any = None):
+        self.connection, self.http, self.credential = connection, http, credential
+
+    def _authorization(self, url: str) -> str:
+        if self.credential is None:
+            return f"Bearer {self.connection.rest_token(url)}"
+        from azure.core.exceptions import ClientAuthenticationError
+
         try:
-            return self.http.request(method, url, json=body, headers=headers)
+            return f"Bearer {self.credential.get_token(SIGNALR_SCOPE).token}"
+        except ClientAuthenticationError as exc:
+            raise SignalRUnavailable(f"No Entra ID token for Azure SignalR ({self.connection.auth_type}): "
+                                     f"{str(exc).splitlines()[0][:300]}") from None
+
+    def _call(self, method: str, url: str, body: dict | None = None, params: dict | None = None) -> httpx.Response:
+        headers = {"Authorization": self._authorization(url)}
+        try:
+            return self.http.request(method, url, json=body, headers=headers, params=params)
         except httpx.HTTPError as exc:
             raise SignalRUnavailable(f"SignalR service unreachable: {exc}") from exc
+
+    def negotiate(self, hub: str, user_id: str) -> dict[str, str]:
+        """The negotiate answer `{"url", "accessToken"}` for `user_id`: the client URL
+        (ClientEndpoint when set) and a client access token of at most an hour."""
+        url = self.connection.client_url(hub)
+        if self.credential is None:
+            return {"url": url, "accessToken": self.connection.client_token(hub, user_id)}
+        r = self._call("POST", self.connection.generate_token_url(hub), params={
+            "api-version": GENERATE_TOKEN_API_VERSION, "userId": user_id,
+            "minutesToExpire": MAX_TOKEN_LIFETIME // 60})
+        token = r.json().get("token") if r.status_code == 200 else None
+        if not isinstance(token, str) or not token:
+            raise SignalRUnavailable(f"SignalR generateToken answered {r.status_code}: {r.text[:200]}")
+        return {"url": url, "accessToken": token}
 
     def _exists(self, hub: str, kind: str, ident: str) -> bool:
         """HEAD /users/<id> or /connections/<id>: 200 yes, 404 no, anything else unavailable."""

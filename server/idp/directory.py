@@ -1,5 +1,6 @@
-"""The local tenant: seeded agents, the API/widget app, the telephony sender app and the
-RS256 signing key. Generated on first run into the state dir and kept (stable oids)."""
+"""The local tenant: seeded agents, the API/widget app, the telephony sender app, the
+function app's identities for Azure SignalR (managed identities and an app registration)
+and the RS256 signing key. Generated on first run into the state dir and kept (stable oids)."""
 from __future__ import annotations
 
 import base64
@@ -42,6 +43,15 @@ class SenderApp:
 
 
 @dataclass(frozen=True)
+class ServicePrincipal:
+    """An application's identity in the tenant: its tokens carry `appid`/`azp` = client_id
+    and `oid` = object id; an app registration also has a secret."""
+    client_id: str
+    oid: str
+    client_secret: str | None = None
+
+
+@dataclass(frozen=True)
 class Directory:
     tenant_id: str
     api_client_id: str  # one registration for the API and the widget (SPA), as in the sample
@@ -49,6 +59,11 @@ class Directory:
     sender: SenderApp
     private_key: rsa.RSAPrivateKey
     kid: str
+    # The function app's identities towards Azure SignalR: its system-assigned managed
+    # identity, a user-assigned one, and an app registration (AuthType=azure.msi / azure.app).
+    system_identity: ServicePrincipal | None = None
+    user_identity: ServicePrincipal | None = None
+    signalr_app: ServicePrincipal | None = None
 
     @property
     def api_scope(self) -> str:
@@ -62,6 +77,19 @@ class Directory:
     def listed_users(self) -> list[User]:
         """The users the sign-in page offers: the seeded ones, not the load users."""
         return [u for u in self.users.values() if u.listed]
+
+    @property
+    def signalr_principals(self) -> frozenset[str]:
+        """Object ids holding the "SignalR App Server" role on the local SignalR service."""
+        return frozenset(p.oid for p in (self.system_identity, self.user_identity, self.signalr_app) if p)
+
+    def confidential_client(self, client_id: str) -> tuple[str, str, tuple[str, ...]] | None:
+        """(secret, oid, app roles) of an app registration that may use client credentials."""
+        if client_id == self.sender.client_id:
+            return self.sender.client_secret, self.sender.oid, self.sender.roles
+        if self.signalr_app and client_id == self.signalr_app.client_id:
+            return self.signalr_app.client_secret or "", self.signalr_app.oid, ()
+        return None
 
     def user_by_oid(self, oid: str) -> User | None:
         return next((u for u in self.users.values() if u.oid == oid), None)
@@ -128,6 +156,12 @@ def load_directory(state_dir: Path) -> Directory:
         meta_path.write_text(json.dumps(meta, indent=2))
         meta_path.chmod(0o600)
     meta = json.loads(meta_path.read_text())
+    if "service_principals" not in meta:  # state dirs from before the SignalR identities existed
+        meta["service_principals"] = {
+            name: {"client_id": str(uuid.uuid4()), "oid": str(uuid.uuid4()),
+                   **({"client_secret": secrets.token_urlsafe(32)} if name == "signalr_app" else {})}
+            for name in ("system_identity", "user_identity", "signalr_app")}
+        meta_path.write_text(json.dumps(meta, indent=2))
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     s = meta["sender"]
     users = {k: User(k, v["name"], v["oid"]) for k, v in meta["users"].items()}
@@ -139,4 +173,5 @@ def load_directory(state_dir: Path) -> Directory:
         sender=SenderApp(s["client_id"], s["client_secret"], s["oid"], tuple(s["roles"])),
         private_key=key,
         kid=_thumbprint(key),
+        **{name: ServicePrincipal(**p) for name, p in meta["service_principals"].items()},
     )

@@ -1,6 +1,9 @@
 """Routes of the local OpenID Connect provider, laid out like Entra ID v2.0:
 `/<tenant>/v2.0/.well-known/openid-configuration`, `/<tenant>/oauth2/v2.0/authorize`,
-`/<tenant>/oauth2/v2.0/token`, `/<tenant>/discovery/v2.0/keys`."""
+`/<tenant>/oauth2/v2.0/token`, `/<tenant>/discovery/v2.0/keys`; plus the v1.0 metadata
+(`/<tenant>/.well-known/openid-configuration`, `/<tenant>/discovery/keys`) that resource
+servers read to validate v1.0 access tokens. Access tokens for our API are v1.0 or v2.0
+as ADAPTOR_IDP_ACCESS_TOKEN_VERSION says (server/idp/tokens.py has the claim shapes)."""
 from __future__ import annotations
 
 import base64
@@ -17,6 +20,7 @@ import jwt
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from ..local_only import require_local_peer
+from . import tokens
 from .directory import API_SCOPE_NAME, Directory, User
 from .grants import CODE_LIFETIME, CodeGrant, GrantStore, RefreshGrant
 
@@ -44,8 +48,14 @@ def _grants() -> GrantStore:
     return current_app.extensions["idp.grants"]
 
 
-def _issuer() -> str:
-    return f"{current_app.config['SETTINGS'].public_url}/{_directory().tenant_id}/v2.0"
+def _issuer(version: str = "2.0") -> str:
+    tenant = _directory().tenant_id
+    return tokens.v1_issuer(tenant) if version == "1.0" else \
+        tokens.v2_issuer(current_app.config["SETTINGS"].public_url, tenant)
+
+
+def _api_token_version() -> str:
+    return current_app.extensions["idp.access_token_version"]
 
 
 def _token_lifetime() -> int:
@@ -58,7 +68,7 @@ def _b64url(data: bytes) -> str:
 
 def _sign(claims: dict) -> str:
     d = _directory()
-    return jwt.encode(claims, d.private_key, algorithm="RS256", headers={"kid": d.kid, "typ": "JWT"})
+    return jwt.encode(claims, d.private_key, algorithm="RS256", headers=tokens.signing_headers(claims["ver"], d.kid))
 
 
 def _check_tenant(tenant: str) -> None:
@@ -107,8 +117,26 @@ def discovery(tenant: str):
     }))
 
 
+@bp.route("/<tenant>/.well-known/openid-configuration", methods=["GET", "OPTIONS"])
+def discovery_v1(tenant: str):
+    """The v1.0 metadata, for validating v1.0 tokens (issuer `https://sts.windows.net/<tid>/`).
+    The v1.0 sign-in and token endpoints are not served: clients here use v2.0 (msal)."""
+    _check_tenant(tenant)
+    base = f"{current_app.config['SETTINGS'].public_url}/{tenant}"
+    return _cors(jsonify({
+        "issuer": _issuer("1.0"),
+        "jwks_uri": f"{base}/discovery/keys",
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "tenant_region_scope": "local",
+    }))
+
+
 @bp.route("/<tenant>/discovery/v2.0/keys", methods=["GET", "OPTIONS"])
+@bp.route("/<tenant>/discovery/keys", methods=["GET", "OPTIONS"])
 def keys(tenant: str):
+    """One key set for both versions, as Entra signs v1.0 and v2.0 tokens with the same keys."""
     _check_tenant(tenant)
     return _cors(jsonify(_directory().jwks()))
 
@@ -226,15 +254,20 @@ def _client_info(user: User) -> str:
 def _user_tokens(user: User, client_id: str, scope: str, nonce: str | None, family: str | None = None) -> dict:
     d, now, lifetime = _directory(), int(time.time()), _token_lifetime()
     resource_scopes = _resolve_scope(scope)
-    common = {"iss": _issuer(), "iat": now, "nbf": now, "exp": now + lifetime, "tid": d.tenant_id,
-              "oid": user.oid, "name": user.name, "preferred_username": user.email, "ver": "2.0"}
     body = {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
             "scope": " ".join(resource_scopes) or "openid profile", "client_info": _client_info(user)}
     if resource_scopes:
-        body["access_token"] = _sign({**common, "aud": d.api_client_id, "azp": client_id, "azpacr": "0",
-                                      "scp": API_SCOPE_NAME, "sub": user.oid, "uti": uuid.uuid4().hex})
+        version = _api_token_version()
+        # v1.0: the resource as the client named it (api://<id> or <id>); v2.0: the client id
+        audience = resource_scopes[0].rsplit("/", 1)[0] if version == "1.0" else d.api_client_id
+        body["access_token"] = _sign(tokens.user_access_claims(
+            version, _issuer(version), d.tenant_id, audience, client_id, oid=user.oid, name=user.name,
+            username=user.email, scopes=API_SCOPE_NAME, now=now, lifetime=lifetime))
     if "openid" in scope.split() or not resource_scopes:
-        id_claims = {**common, "aud": client_id, "sub": user.oid}
+        # id tokens come from the v2.0 endpoint: always v2.0, aud = the client, no azp
+        id_claims = {"aud": client_id, "iss": _issuer(), "iat": now, "nbf": now, "exp": now + lifetime,
+                     "tid": d.tenant_id, "oid": user.oid, "sub": user.oid, "name": user.name,
+                     "preferred_username": user.email, "ver": "2.0"}
         if nonce:
             id_claims["nonce"] = nonce
         body["id_token"] = _sign(id_claims)
@@ -243,14 +276,24 @@ def _user_tokens(user: User, client_id: str, scope: str, nonce: str | None, fami
     return body
 
 
-def _app_token(client_id: str) -> dict:
+def app_token(client_id: str, oid: str, roles: tuple[str, ...], resource: str) -> tuple[str, int]:
+    """(access token, expiry) of an application for `resource`: our API (version as
+    configured, with the app's roles) or Azure SignalR (v1.0, no roles: Azure RBAC)."""
     d, now, lifetime = _directory(), int(time.time()), _token_lifetime()
-    claims = {"iss": _issuer(), "iat": now, "nbf": now, "exp": now + lifetime, "tid": d.tenant_id,
-              "aud": d.api_client_id, "azp": client_id, "azpacr": "1", "oid": d.sender.oid,
-              "sub": d.sender.oid, "roles": list(d.sender.roles), "idtyp": "app", "ver": "2.0",
-              "uti": uuid.uuid4().hex}
-    return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
-            "access_token": _sign(claims)}
+    version = "1.0" if resource == tokens.SIGNALR_RESOURCE else _api_token_version()
+    audience = d.api_client_id if version == "2.0" else resource
+    claims = tokens.app_access_claims(version, _issuer(version), d.tenant_id, audience, client_id, oid=oid,
+                                      roles=roles if resource != tokens.SIGNALR_RESOURCE else (), now=now,
+                                      lifetime=lifetime)
+    return _sign(claims), now + lifetime
+
+
+def token_resource(scope_or_resource: str) -> str | None:
+    """The resource an app may get a token for: `<resource>/.default` (client credentials)
+    or a bare resource (managed identity); None when the tenant has no such resource."""
+    d = _directory()
+    resource = scope_or_resource.removesuffix("/.default").rstrip("/")
+    return resource if resource in (*d.api_audiences, tokens.SIGNALR_RESOURCE) else None
 
 
 def _form(name: str) -> str:
@@ -298,13 +341,18 @@ def _client_credentials() -> tuple[str, str]:
 
 
 def _grant_client_credentials() -> dict:
-    d = _directory()
     client_id, secret = _client_credentials()
-    if client_id != d.sender.client_id or not hmac.compare_digest(secret.encode(), d.sender.client_secret.encode()):
+    client = _directory().confidential_client(client_id)
+    if client is None or not hmac.compare_digest(secret.encode(), client[0].encode()):
         raise OAuthError("invalid_client", "Client authentication failed: unknown client or wrong secret.", 401)
-    if _form("scope") not in (f"api://{d.api_client_id}/.default", f"{d.api_client_id}/.default"):
-        raise OAuthError("invalid_scope", "client_credentials needs the scope '<api>/.default'.")
-    return _app_token(client_id)
+    scope = _form("scope")
+    resource = token_resource(scope) if scope.endswith("/.default") else None
+    if resource is None:
+        raise OAuthError("invalid_scope", "client_credentials needs the scope '<resource>/.default' of a resource "
+                                          "in this tenant (the API, or https://signalr.azure.com).")
+    token, _ = app_token(client_id, client[1], client[2], resource)
+    lifetime = _token_lifetime()
+    return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
 
 
 GRANTS = {"authorization_code": _grant_authorization_code, "refresh_token": _grant_refresh_token,
@@ -326,8 +374,14 @@ def token(tenant: str):
     return _cors(response)
 
 
-def init_app(app, directory: Directory, grants: GrantStore) -> None:
+def init_app(app, directory: Directory, grants: GrantStore, identity_header: str) -> None:
+    """Register the provider and the managed identity endpoint; ConfigError for a bad
+    ADAPTOR_IDP_ACCESS_TOKEN_VERSION."""
+    from . import managed_identity
+
     app.extensions["idp.directory"] = directory
     app.extensions["idp.grants"] = grants
     app.extensions["idp.form_key"] = secrets.token_bytes(32)  # a restart voids open sign-in pages
+    app.extensions["idp.access_token_version"] = tokens.access_token_version()
     app.register_blueprint(bp)
+    managed_identity.init_app(app, identity_header)

@@ -1,5 +1,8 @@
 """The emulator's endpoints, as Azure SignalR Service speaks them (serverless mode):
-`POST /client/negotiate`, WebSocket `/client/`, REST `/api/v1/hubs/...`."""
+`POST /client/negotiate`, WebSocket `/client/`, REST `/api/v1/hubs/...` and
+`POST /api/hubs/{hub}/:generateToken`. REST calls carry a token signed with an access key
+(`aud` = the request URL) or, as Azure accepts them, an Entra ID token of the service's
+tenant for `https://signalr.azure.com` from a principal holding a SignalR role."""
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +22,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adaptor_core import hub_protocol as hp
 
-from ..azure_signalr import decode_service_token, token_user_id
+from ..auth import TokenValidator
+from ..azure_signalr import client_audience, decode_service_token, sign_client_token, token_user_id
+from ..errors import ApiError
 from .limits import Negotiations, Refused
 from .registry import ClientConnection, Registry
 from .upstream import Upstream
@@ -38,6 +43,20 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
+# Data-plane API versions that have :generateToken (Azure answers 400 for others).
+GENERATE_TOKEN_API_VERSIONS = ("2022-11-01", "2023-07-01", "2024-01-01", "2024-12-01")
+DEFAULT_CLIENT_TOKEN_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class EntraAccess:
+    """Who may call the REST API with an Entra ID token: `validator` checks signature,
+    issuer/tenant and `aud` = https://signalr.azure.com; `principals` are the object ids
+    holding a SignalR role on this resource (what Azure RBAC decides there)."""
+    validator: TokenValidator
+    principals: frozenset[str]
+
+
 @dataclass
 class ServiceConfig:
     endpoint: str  # how clients and the functions address this service (its public URL)
@@ -46,6 +65,7 @@ class ServiceConfig:
     # Browser origins answered on negotiate (CORS), as Azure SignalR's `cors.allowedOrigins`;
     # "*" answers any origin without credentials.
     allowed_origins: tuple[str, ...] = ()
+    entra: EntraAccess | None = None
     keepalive: float = float(os.environ.get("ADAPTOR_SIGNALR_KEEPALIVE", "15"))
     timeout: float = float(os.environ.get("ADAPTOR_SIGNALR_TIMEOUT", "30"))
 
@@ -69,7 +89,7 @@ class SignalRService:
         if not token:
             return None
         try:
-            claims = decode_service_token(token, self.config.keys, f"{self.config.endpoint}/client/?hub={hub}")
+            claims = decode_service_token(token, self.config.keys, client_audience(self.config.endpoint, hub))
         except jwt.InvalidTokenError:
             return None
         return claims if token_user_id(claims) else None
@@ -257,15 +277,57 @@ class SignalRService:
         for conn in list(self.registry.by_id.values()):
             await self._close(conn, "Server is shutting down.", allow_reconnect=True)
 
-    # --- REST API v1 --------------------------------------------------------------------
-    def _rest_auth(self, request: Request) -> JSONResponse | None:
-        token = self._bearer(request)
+    # --- REST API ----------------------------------------------------------------------
+    async def _rest_auth(self, request: Request) -> JSONResponse | None:
+        token = self._bearer(request) or ""
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except (jwt.InvalidTokenError, ValueError, RecursionError):  # refused below, as no key's token
+            alg = None
+        if alg == "RS256" and self.config.entra is not None:
+            return await self._entra_auth(token)
         audience = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
         try:
-            decode_service_token(token or "", self.config.keys, audience)
+            decode_service_token(token, self.config.keys, audience)
         except jwt.InvalidTokenError:
-            return _error(401, "unauthorized", "A REST token signed with an access key, aud = this URL, is required.")
+            return _error(401, "unauthorized", "A REST token signed with an access key (aud = this URL), or an "
+                                               "Entra ID token for https://signalr.azure.com, is required.")
         return None
+
+    async def _entra_auth(self, token: str) -> JSONResponse | None:
+        entra = self.config.entra
+        try:  # the validator may fetch the authority's keys: not on the event loop
+            principal = await asyncio.to_thread(entra.validator.validate, token)
+        except ApiError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        if principal.user_id not in entra.principals:
+            return _error(403, "forbidden", f"The principal {principal.user_id} has no SignalR role on this resource "
+                                            "(assign SignalR App Server or SignalR REST API Owner).")
+        return None
+
+    async def _rest_hub(self, request: Request) -> str | Response:
+        """The authenticated REST call's hub (lower-case), or the error response."""
+        denied = await self._rest_auth(request)
+        if denied is not None:
+            return denied
+        hub = self._hub(request.path_params["hub"])
+        return hub if hub is not None else _error(400, "invalid_hub", "Invalid hub name.")
+
+    async def generate_token(self, request: Request) -> Response:
+        """`POST /api/hubs/{hub}/:generateToken?api-version=…&userId=…&minutesToExpire=…`
+        → `{"token"}`: a client access token made by the service (for app servers
+        without an access key)."""
+        hub = await self._rest_hub(request)
+        if isinstance(hub, Response):
+            return hub
+        if request.query_params.get("api-version") not in GENERATE_TOKEN_API_VERSIONS:
+            return _error(400, "invalid_api_version", f"api-version must be one of {', '.join(GENERATE_TOKEN_API_VERSIONS)}.")
+        minutes = request.query_params.get("minutesToExpire", str(DEFAULT_CLIENT_TOKEN_MINUTES))
+        if not minutes.isdigit() or not 0 < int(minutes) <= DEFAULT_CLIENT_TOKEN_MINUTES:
+            return _error(400, "invalid_minutes", f"minutesToExpire must be 1 to {DEFAULT_CLIENT_TOKEN_MINUTES}.")
+        token = sign_client_token(self.config.keys[0], client_audience(self.config.endpoint, hub),
+                                  request.query_params.get("userId"), int(minutes) * 60)
+        return JSONResponse({"token": token})
 
     async def _invocation_body(self, request: Request) -> str | JSONResponse:
         raw = bytearray()
@@ -283,12 +345,9 @@ class SignalRService:
         return hp.encode(hp.Invocation(body["target"], body.get("arguments", [])))
 
     async def rest(self, request: Request) -> Response:
-        denied = self._rest_auth(request)
-        if denied is not None:
-            return denied
-        hub = self._hub(request.path_params["hub"])
-        if hub is None:
-            return _error(400, "invalid_hub", "Invalid hub name.")
+        hub = await self._rest_hub(request)
+        if isinstance(hub, Response):
+            return hub
         kind, ident = request.path_params.get("kind"), request.path_params.get("ident")
         if kind is None:
             targets = self.registry.for_hub(hub)
@@ -317,6 +376,7 @@ class SignalRService:
         return [
             Route("/client/negotiate", self.negotiate, methods=["POST", "OPTIONS"]),
             WebSocketRoute("/client/", self.websocket),
+            Route("/api/hubs/{hub}/:generateToken", self.generate_token, methods=["POST"]),
             Route("/api/v1/hubs/{hub}", self.rest, methods=["POST"]),
             Route("/api/v1/hubs/{hub}/{kind}/{ident}", self.rest, methods=["POST", "HEAD", "GET", "DELETE"]),
         ]
