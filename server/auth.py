@@ -126,7 +126,8 @@ class TokenValidator:
                 self._keys[jwks_uri], self._keys_fetched[jwks_uri] = keys, time.monotonic()
                 key = keys.get(kid)
         if key is None:
-            raise unauthorized("invalid_token", "The token's 'kid' names no signing key of the authority.")
+            raise unauthorized("invalid_token", "The token's 'kid' names an unknown key (none of the authority's "
+                                                "signing keys).")
         return key
 
     def validate(self, token: str) -> Principal:

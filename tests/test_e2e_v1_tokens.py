@@ -3,6 +3,7 @@ provider issues v1.0 access tokens (an API manifest without accessTokenAcceptedV
 and AdaptorFunctionUrl is the sample's `…/api/` form. The widget signs in and connects,
 the dev console places the call, the agent accepts, the telephony CLI reads the outcome."""
 import json
+import re
 import subprocess
 import sys
 
@@ -40,7 +41,9 @@ def test_widget_console_and_cli_with_v1_tokens_and_api_prefix(playwright_instanc
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["ver"] == "1.0" and claims["iss"].startswith("https://sts.windows.net/")
 
-        r = stack.session().post(f"{stack.url}/console/api/call", timeout=30,
+        console = stack.session().get(f"{stack.url}/console").text
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', console).group(1)
+        r = stack.session().post(f"{stack.url}/console/api/call", timeout=30, headers={"X-CSRF-Token": csrf},
                                  json={"userId": "alice", "phone": "+15551234567", "comments": "v1 call"})
         assert r.status_code == 202, r.text
         message_id = r.json()["messageId"]

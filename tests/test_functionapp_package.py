@@ -2,6 +2,7 @@
 module it contains imports with no web framework, and — in a virtual environment made
 from its requirements.txt alone — function_app lists the sample's functions and serves
 them through azure.functions objects with real tokens and a real store."""
+import asyncio
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import azure_settings, call_payload
+from tests.conftest import azure_settings, call_payload, new_agent, run_async
 from tests.test_azure_functions import CASES, _token, check
 
 REPO = Path(__file__).resolve().parent.parent
@@ -148,31 +149,47 @@ def http_step(name, method, path, token, body=None, route=None) -> dict:
             "headers": headers, "body": text, "route": route or {}}
 
 
-def trigger_plan(identity, tokens) -> tuple[list[dict], list]:
-    """Every SignalR trigger and the timer, interleaved with HTTP calls that show their effect;
-    with the expected result of each step."""
-    alice, connection, message = identity.oid("alice"), "pkg-" + uuid.uuid4().hex[:8], "pkg-" + uuid.uuid4().hex[:8]
+def trigger_plans(identity, tokens, connection: str) -> list[tuple[list[dict], list]]:
+    """Every SignalR trigger and the timer, interleaved with HTTP calls that show their
+    effect, with the expected result of each step: phase 1 while `connection` (alice's, on
+    the service) is open, phase 2 after it closed."""
+    alice, message = identity.oid("alice"), "pkg-" + uuid.uuid4().hex[:8]
 
     def ctx(category, event, arguments=()):
         return {"ConnectionId": connection, "UserId": alice, "Hub": "myhub", "Category": category, "Event": event,
                 "Arguments": list(arguments), "Headers": {}, "Query": {}, "Claims": {}}
 
-    bob_claims = http_step("userclient", "POST", "/api/userclient", tokens["bob"], {"connectionId": connection})
-    steps = [
+    def claim(who):
+        return http_step("userclient", "POST", "/api/userclient", tokens[who], {"connectionId": connection})
+
+    open_phase = [
         ({"trigger": "OnClientConnected", "invocation": ctx("connections", "connected")}, {"ok": True}),
-        (bob_claims, (403, "connection_not_yours")),
+        (claim("bob"), (404, "unknown_connection")),  # a foreign connection reads as unknown
+        (claim("alice"), (200, None)),
         (http_step("SendMessageToUser", "POST", "/api/SendMessageToUser", tokens["sender"],
-                   {"userId": alice, "message": call_payload(), "messageId": message, "ttlSeconds": 30}), (202, None)),
+                   {"userId": alice, "message": call_payload(), "messageId": message, "ttlSeconds": 30}), (202, "sent")),
         ({"trigger": "SendMessageAcknowlegement", "invocation": ctx("messages", "sendMessage", [
             {"messageId": message, "outcome": "Rejected", "reason": "busy"}])}, {"ok": True}),
         (http_step("messages", "GET", f"/api/messages/{message}", tokens["sender"], route={"messageId": message}),
          (200, "rejected")),
         ({"trigger": "SendMessageAcknowlegement", "invocation": ctx("messages", "sendMessage", [42])}, {"ok": True}),
-        ({"trigger": "OnClientDisconnect", "invocation": ctx("connections", "disconnected")}, {"ok": True}),
-        (bob_claims, (404, "unknown_connection")),
-        ({"timer": "ReconcileConnections"}, {"ok": True}),
     ]
-    return [s for s, _ in steps], [e for _, e in steps]
+    closed_phase = [
+        ({"trigger": "OnClientDisconnect", "invocation": ctx("connections", "disconnected")}, {"ok": True}),
+        ({"timer": "ReconcileConnections"}, {"ok": True}),
+        (claim("alice"), (404, "unknown_connection")),  # gone from the service and the store
+    ]
+    return [([s for s, _ in phase], [e for _, e in phase]) for phase in (open_phase, closed_phase)]
+
+
+def check_steps(steps, expected, results) -> None:
+    for step, want, got in zip(steps, expected, results):
+        if isinstance(want, dict):
+            assert got == want, (step, got)
+        else:
+            assert got["status"] == want[0], (step, got)
+            if want[1]:
+                assert want[1] in (got["body"].get("error"), got["body"].get("status")), (step, got)
 
 
 def drive(clean_python, package, env, steps) -> list:
@@ -195,14 +212,18 @@ def test_every_function_runs_from_the_package(auth, package, clean_python, stack
            "IDENTITY_HEADER": secrets["identity_header"]}
     case_steps = [http_step(fn, method, path, _token(tokens, who), body, route)
                   for _name, fn, method, path, route, who, body, _s, _e in CASES]
-    trigger_steps, expected = trigger_plan(identity, tokens)
-    results = drive(clean_python, package, env, case_steps + trigger_steps)
-    for case, result in zip(CASES, results):
+    for case, result in zip(CASES, drive(clean_python, package, env, case_steps)):
         check(result["status"], result["body"], case[7], case[8])
-    for step, want, got in zip(trigger_steps, expected, results[len(CASES):]):
-        if isinstance(want, dict):
-            assert got == want, (step, got)
-        else:
-            assert got["status"] == want[0], (step, got)
-            if want[1]:
-                assert want[1] in (got["body"].get("error"), got["body"].get("status")), (step, got)
+
+    async def triggers():
+        agent = new_agent(stack, tokens["alice"], register=False)  # a real connection on the service
+        await agent.start()
+        await agent.wait_registered()
+        (open_steps, open_expected), (closed_steps, closed_expected) = trigger_plans(
+            identity, tokens, agent.core.connection_id)
+        check_steps(open_steps, open_expected, await asyncio.to_thread(drive, clean_python, package, env, open_steps))
+        await agent.stop()
+        check_steps(closed_steps, closed_expected,
+                    await asyncio.to_thread(drive, clean_python, package, env, closed_steps))
+
+    run_async(triggers())

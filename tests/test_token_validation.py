@@ -27,7 +27,7 @@ from server.settings import Settings
 
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cif-adaptor-hypothesis")
 EXAMPLES = 300
-CODES_401 = {"invalid_token", "token_expired", "invalid_audience", "invalid_issuer"}
+CODES_401 = {"invalid_token", "token_expired", "invalid_audience", "invalid_issuer", "invalid_tenant", "not_an_access_token"}
 
 
 @pytest.fixture(scope="module")
