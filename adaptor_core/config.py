@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 
 REQUIRED = ("AdaptorFunctionUrl", "ClientId", "Authority", "Scope")
 OPTIONAL = {
-    "NotificationTemplate": "extn_voice_notification",
-    "SessionTemplate": "extn_voice_identified_session",  # caller found in contacts
-    "DefaultSessionTemplate": "extn_default_session",  # unknown caller
+    # our solution's templates (dynamics/solution/); the sample's names work too if set
+    "NotificationTemplate": "cifad_voice_notification",
+    "SessionTemplate": "cifad_voice_identified_session",  # caller found in contacts
+    "DefaultSessionTemplate": "cifad_voice_unknown_session",  # unknown caller
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from . import template_parameters as tp
 from .config import WidgetConfig
 
 MAX_FIELD = 4096
@@ -27,6 +28,7 @@ class Notification:
     message_id: str | None
     interaction_id: str | None
     media_type: str
+    subject: str | None = None  # optional; the case title (else "Phone call from …")
 
     @property
     def key(self) -> str | None:
@@ -71,6 +73,7 @@ def parse_notification(argument: Any) -> Notification:
         message_id=_text(argument, "messageId"),
         interaction_id=_text(argument, "interactionId"),
         media_type=_text(argument, "mediaType") or "voice",
+        subject=_text(argument, "subject"),
     )
 
 
@@ -129,21 +132,21 @@ def first_contact(search_result: Any) -> Contact | None:
     return Contact(str(first["contactid"]), str(first.get("fullname") or ""))
 
 
-def template_parameters(n: Notification, contact: Contact | None, config: WidgetConfig) -> dict:
-    return {
-        "extnbr_session_template": config.SessionTemplate if contact else config.DefaultSessionTemplate,
-        "customerName": contact.full_name if contact else n.phone,
-        "customerEntityName": "contact",
-        "customerRecordId": contact.contact_id if contact else "",
-        "extn_media_type": n.media_type,
-        "extn_phonenumber": n.phone,
-        "extn_interactionid": n.interaction_id or n.message_id or "",
-        "extn_comments": n.comments,
-    }
+def template_parameters(n: Notification, contact: Contact | None) -> dict:
+    """The templateParameters of notifyEvent and createSession (names: template_parameters.py)."""
+    return tp.build(phone=n.phone, comment=n.comments, subject=n.subject, media_type=n.media_type,
+                    interaction_id=n.interaction_id or n.message_id or "",
+                    contact_id=contact.contact_id if contact else None,
+                    contact_name=contact.full_name if contact else None)
+
+
+def session_template(contact: Contact | None, config: WidgetConfig) -> str:
+    """The known-caller session template when the lookup found a contact, else the default."""
+    return config.SessionTemplate if contact else config.DefaultSessionTemplate
 
 
 def notify_input(n: Notification, contact: Contact | None, config: WidgetConfig) -> dict:
-    return {"templateName": config.NotificationTemplate, "templateParameters": template_parameters(n, contact, config)}
+    return {"templateName": config.NotificationTemplate, "templateParameters": template_parameters(n, contact)}
 
 
 @dataclass(frozen=True)
@@ -174,9 +177,9 @@ class CreateTask:
 
 def plan_outcome(result: NotifyResult, n: Notification, contact: Contact | None, config: WidgetConfig):
     """Accept → a session; Reject/Timeout → a task recording why."""
-    params = template_parameters(n, contact, config)
     if result.action == "Accept":
-        return CreateSession({"templateName": params["extnbr_session_template"], "templateParameters": params})
+        return CreateSession({"templateName": session_template(contact, config),
+                              "templateParameters": template_parameters(n, contact)})
     if result.action in ("Reject", "Timeout"):
         who = contact.full_name if contact else n.phone
         description = f"Call from {who} ({n.phone}). {n.comments}".strip()

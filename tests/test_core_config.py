@@ -34,16 +34,16 @@ def missing(key: str, detail: str = "is not set"):
 
 def test_keys():
     assert REQUIRED == ("AdaptorFunctionUrl", "ClientId", "Authority", "Scope")
-    assert OPTIONAL == {"NotificationTemplate": "extn_voice_notification",
-                        "SessionTemplate": "extn_voice_identified_session",
-                        "DefaultSessionTemplate": "extn_default_session"}
+    assert OPTIONAL == {"NotificationTemplate": "cifad_voice_notification",
+                        "SessionTemplate": "cifad_voice_identified_session",
+                        "DefaultSessionTemplate": "cifad_voice_unknown_session"}
 
 
 def test_everything_from_the_query_with_default_templates():
     assert resolve_config(FULL, None) == WidgetConfig(
         "https://functions.example/", "11111111-2222-3333-4444-555555555555", "https://login.example/tenant",
-        "api://adaptor/user_impersonation", "extn_voice_notification", "extn_voice_identified_session",
-        "extn_default_session")
+        "api://adaptor/user_impersonation", "cifad_voice_notification", "cifad_voice_identified_session",
+        "cifad_voice_unknown_session")
 
 
 def test_everything_from_config_json():
@@ -95,7 +95,7 @@ def test_values_are_stripped():
 
 
 def test_blank_optional_keeps_the_default():
-    assert resolve_config(FULL | {"SessionTemplate": " "}, None).SessionTemplate == "extn_voice_identified_session"
+    assert resolve_config(FULL | {"SessionTemplate": " "}, None).SessionTemplate == "cifad_voice_identified_session"
 
 
 @pytest.mark.parametrize("key", REQUIRED)

@@ -287,45 +287,54 @@ def test_first_contact_refuses_text_that_is_not_json():
 # --- notifyEvent input -------------------------------------------------------------------------
 
 def test_template_parameters_known_caller():
-    assert template_parameters(CALL, ANN, CONFIG) == {
-        "extnbr_session_template": "extn_voice_identified_session",
+    # The sample's template parameter names; the comment as {extn_comment} (the toast's
+    # field), the case origin as incident.caseorigincode's option value 1 = Phone.
+    assert template_parameters(CALL, ANN) == {
         "customerName": "Ann Lee",
         "customerEntityName": "contact",
         "customerRecordId": "c0ffee00-0000-0000-0000-000000000001",
-        "extn_media_type": "voice",
+        "extn_media_type": 1,
         "extn_phonenumber": "+15551234567",
         "extn_interactionid": "i-1",
-        "extn_comments": "VIP caller",
+        "extn_comment": "VIP caller",
+        "extn_subject": "Phone call from Ann Lee",
     }
 
 
 def test_template_parameters_unknown_caller():
-    assert template_parameters(CALL, None, CONFIG) == {
-        "extnbr_session_template": "extn_default_session",
+    assert template_parameters(CALL, None) == {
         "customerName": "+15551234567",
         "customerEntityName": "contact",
         "customerRecordId": "",
-        "extn_media_type": "voice",
+        "extn_media_type": 1,
         "extn_phonenumber": "+15551234567",
         "extn_interactionid": "i-1",
-        "extn_comments": "VIP caller",
+        "extn_comment": "VIP caller",
+        "extn_subject": "Phone call from +15551234567",
     }
 
 
 def test_template_parameters_interaction_id_falls_back_to_message_id():
-    assert template_parameters(Notification("+1", "", "m-1", None, "voice"), None, CONFIG)["extn_interactionid"] == "m-1"
-    assert template_parameters(Notification("+1", "", None, None, "voice"), None, CONFIG)["extn_interactionid"] == ""
+    assert template_parameters(Notification("+1", "", "m-1", None, "voice"), None)["extn_interactionid"] == "m-1"
+    assert template_parameters(Notification("+1", "", None, None, "voice"), None)["extn_interactionid"] == ""
 
 
-def test_template_parameters_use_configured_templates():
-    assert template_parameters(CALL, ANN, CUSTOM)["extnbr_session_template"] == "my_known"
-    assert template_parameters(CALL, None, CUSTOM)["extnbr_session_template"] == "my_unknown"
+def test_case_title_is_the_messages_subject_on_one_line_within_200_characters():
+    call = parse_notification({"PhoneNumber": "+1", "subject": "  Billing\n  dispute  "})
+    assert template_parameters(call, ANN)["extn_subject"] == "Billing dispute"
+    long = parse_notification({"PhoneNumber": "+1", "subject": "x" * 300})
+    assert template_parameters(long, ANN)["extn_subject"] == "x" * 199 + "…"
+
+
+@pytest.mark.parametrize("media, origin", [("voice", 1), ("Phone", 1), ("email", 2), ("web", 3), ("fax", 1)])
+def test_case_origin_is_the_caseorigincode_option_value(media, origin):
+    assert template_parameters(Notification("+1", "", "m", None, media), None)["extn_media_type"] == origin
 
 
 def test_notify_input():
     assert notify_input(CALL, ANN, CONFIG) == {
-        "templateName": "extn_voice_notification",
-        "templateParameters": template_parameters(CALL, ANN, CONFIG),
+        "templateName": "cifad_voice_notification",
+        "templateParameters": template_parameters(CALL, ANN),
     }
     assert notify_input(CALL, None, CUSTOM)["templateName"] == "my_notification"
 
@@ -365,14 +374,14 @@ def test_parse_notify_result_text_that_is_not_json():
 @pytest.mark.parametrize("reason", ["Accept", "AutoAccept"])
 def test_accept_creates_a_session_for_a_known_caller(reason):
     plan = plan_outcome(NotifyResult("Accept", reason), CALL, ANN, CONFIG)
-    assert plan == CreateSession({"templateName": "extn_voice_identified_session",
-                                  "templateParameters": template_parameters(CALL, ANN, CONFIG)}, "Accepted")
+    assert plan == CreateSession({"templateName": "cifad_voice_identified_session",
+                                  "templateParameters": template_parameters(CALL, ANN)}, "Accepted")
     assert plan.outcome == "Accepted"
 
 
 def test_accept_creates_a_default_session_for_an_unknown_caller():
     assert plan_outcome(NotifyResult("Accept", "Accept"), CALL, None, CONFIG) == CreateSession(
-        {"templateName": "extn_default_session", "templateParameters": template_parameters(CALL, None, CONFIG)})
+        {"templateName": "cifad_voice_unknown_session", "templateParameters": template_parameters(CALL, None)})
 
 
 def test_accept_uses_configured_session_templates():
