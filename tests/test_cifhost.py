@@ -133,16 +133,21 @@ def notify_input(customer: str, comments: str = "Billing question", phone: str =
 
 # --- serving ------------------------------------------------------------------------------------
 
-def test_host_page_frames_the_widget_from_another_origin(stack):
+def test_host_page_frames_the_channel_providers_landing_page(stack):
+    # As Dynamics: the panel frames the provider's channel URL (the solution's web resource,
+    # on the host's origin), which opens the widget on the provider's trusted domain.
     s = stack.session()
     r = s.get(stack.url + "/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     src = html.unescape(re.search(r'<iframe id="widget-frame" data-src="([^"]+)"', r.text).group(1))
-    assert src == (f"https://localhost:{stack.port}/widget/"
-                   f"?ucilib=https://127.0.0.1:{stack.port}/webresources/Widget/msdyn_ciLibrary.js")
+    assert src == f"https://127.0.0.1:{stack.port}/WebResources/cifad_/adaptor/landing.html"
+    assert f'data-widget-origin="https://localhost:{stack.port}"' in r.text
     csp = r.headers["content-security-policy"]
-    assert f"frame-src https://localhost:{stack.port};" in csp and "script-src 'self';" in csp
-    assert 'data-timeout="30"' in r.text
+    assert f"frame-src 'self' https://localhost:{stack.port};" in csp and "script-src 'self';" in csp
+    assert 'data-timeout=""' in r.text  # the templates' msdyn_timeout applies
+    templates = json.loads(html.unescape(re.search(r'<script type="application/json" id="cif-templates">(.*?)</script>',
+                                                   r.text, re.S).group(1)))
+    assert templates["notificationTemplates"]["cifad_voice_notification"]["timeout"] == 30
 
     lib = s.get(stack.url + "/webresources/Widget/msdyn_ciLibrary.js")
     assert lib.status_code == 200 and lib.headers["content-type"].startswith("text/javascript")

@@ -5,7 +5,7 @@ Each flow leaves a screenshot in test-artifacts/. The module runs on a stack of 
 so calls left open by other tests are not redelivered into these flows."""
 import json
 import time
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -98,19 +98,40 @@ def test_01_sign_in_gray_to_green(context, e2e):
 def test_02_known_caller_accept_opens_session(context, e2e):
     stack, identity, sender = e2e
     page, widget = open_host(context, stack)
-    message_id = call(sender, identity, interactionId="int-02")
+    # The widget got its settings from the landing web resource, which read them through
+    # the (local) Dataverse Web API and passed them as URL parameters.
+    url = urlsplit(widget_frame(page).url)
+    settings = stack.session().get(stack.widget_url + "config.json").json()
+    assert url.path == "/widget/" and {k: v for k, v in parse_qs(url.query).items() if k in settings} == \
+        {k: [v] for k, v in settings.items()}
+    message_id = call(sender, identity, interactionId="int-02", comments="Wants to upgrade the plan")
     (n,) = pending(page)
-    assert n["templateName"] == "extn_voice_notification"
+    assert n["templateName"] == "cifad_voice_notification"
     assert n["templateParameters"]["customerName"] == MARIA[1]
-    assert page.get_by_text(MARIA[1]).first.is_visible()
+    # The toast as the solution's notification template renders it: title and fields.
+    toast = page.locator(".toast").first
+    assert toast.locator(".toast-title").text_content() == f"Incoming call: {MARIA[1]}"
+    assert toast.locator('dd[data-field="cifad_comment"]').text_content() == "Wants to upgrade the plan"
+    assert toast.locator('dd[data-field="cifad_phonenumber"]').text_content() == MARIA[0]
     shot(page, "02-notification")
     page.get_by_role("button", name="Accept").first.click()
     page.wait_for_function("() => window.cifHost.sessions().length === 1")
     (session,) = page.evaluate("() => window.cifHost.sessions()")
-    assert session["templateName"] == "extn_voice_identified_session"
+    assert session["templateName"] == "cifad_voice_identified_session"
+    assert session["title"] == f"Call: {MARIA[1]}"
     params = session["templateParameters"]
     assert params["customerRecordId"] and params["extn_phonenumber"] == MARIA[0]
     assert params["extn_interactionid"] == "int-02" and params["customerEntityName"] == "contact"
+    # The anchor tab: a new case titled from the subject, its origin Phone (option value 1).
+    case = page.locator('.session-view:not([hidden]) .app-tab[data-tab="cifad_case_tab"]')
+    assert case.get_attribute("data-anchor") == "true"
+    assert case.locator(".app-tab-title").text_content() == f"New case: Phone call from {MARIA[1]}"
+    assert case.locator('td[data-field="title"]').text_content() == f"Phone call from {MARIA[1]}"
+    assert case.locator('td[data-field="origin"]').text_content() == "Phone"
+    assert case.locator('td[data-field="customer"]').text_content() == MARIA[1]
+    contact = page.locator('.session-view:not([hidden]) .app-tab[data-tab="cifad_customer_tab"]')
+    assert contact.locator(".app-tab-title").text_content() == MARIA[1]
+    assert contact.locator('td[data-field="entityId"]').text_content() == params["customerRecordId"]
     wait_status(sender, message_id, "accepted")
     shot(page, "02-accepted-session")
 
@@ -149,7 +170,10 @@ def test_05_unknown_number_shows_the_number_and_still_opens_a_session(context, e
     shot(page, "05-unknown-caller")
     page.get_by_role("button", name="Accept").first.click()
     page.wait_for_function("() => window.cifHost.sessions().length === 1")
-    assert page.evaluate("() => window.cifHost.sessions()")[0]["templateName"] == "extn_default_session"
+    (session,) = page.evaluate("() => window.cifHost.sessions()")
+    assert session["templateName"] == "cifad_voice_unknown_session" and session["title"] == "Call: +15550009999"
+    assert [t["name"] for t in session["tabs"]] == ["cifad_search_tab"]
+    assert session["tabs"][0]["parameters"]["searchText"] == "+15550009999"
     wait_status(sender, message_id, "accepted")
 
 

@@ -49,7 +49,7 @@ def test_08_server_restart_amber_then_green_and_queued_call_once(own_stack, play
         pending(page)
         time.sleep(1.0)  # room for a duplicate to show up, if there were one
         assert len([c for c in cif_calls(page, "notifyEvent")
-                    if c["args"][0]["templateParameters"]["extn_comments"].startswith("sent while")]) == 1
+                    if c["args"][0]["templateParameters"]["extn_comment"].startswith("sent while")]) == 1
         page.get_by_role("button", name="Accept").first.click()
         wait_status(sender, "while-away-1", "accepted")
         shot(page, "08-green-again")

@@ -7,12 +7,13 @@ import json
 import math
 import secrets
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, send_from_directory
 
 from ..errors import ApiError
 from ..local_only import require_local_peer
+from . import dataverse
 
 CIFHOST_DIR = Path(__file__).resolve().parent.parent / "cifhost"
 STATIC_DIR = CIFHOST_DIR / "static"
@@ -21,7 +22,6 @@ LIBRARY_PATH = f"/webresources/Widget/{LIBRARY}"  # where Dynamics serves its we
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
-DEFAULT_TIMEOUT = 30.0  # seconds a notification waits for Accept/Reject (Dynamics' default)
 MAX_TIMEOUT = 3600.0
 
 # Console form limits: generous for testing odd input, bounded so nothing grows unchecked.
@@ -33,6 +33,7 @@ console_bp.before_request(require_local_peer)
 # The console's write calls carry this token from its own page (X-CSRF-Token): a page of
 # another site can make the browser send a request, but can't read ours to learn it.
 console_bp.record_once(lambda state: state.app.extensions.setdefault("console.csrf", secrets.token_urlsafe(32)))
+bp.register_blueprint(dataverse.bp)  # the solution's web resources and Web API, on the host's origin
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -62,10 +63,11 @@ def _host_origin() -> str:
     return request.host_url.rstrip("/")
 
 
-def _timeout_param() -> float:
+def _timeout_param() -> float | None:
+    """?timeout=<seconds> overrides the notification templates' msdyn_timeout (tests, demos)."""
     raw = request.args.get("timeout")
     if raw is None or raw == "":
-        return DEFAULT_TIMEOUT
+        return None
     try:
         value = float(raw)
     except ValueError:
@@ -96,20 +98,23 @@ def host_page():
             raise ApiError(400, "bad_widget_url", "widget must be an http(s) URL on a loopback host "
                                                   "(localhost, 127.0.0.1 or [::1])")
         widget_url = override
+        widget_origin = _origin(widget_url)
     else:
-        library = quote(f"{host_origin}{LIBRARY_PATH}", safe=":/")
-        widget_url = f"{stack.widget_origin}/widget/?ucilib={library}"
-    widget_origin = _origin(widget_url)
+        # As Dynamics: frame the channel provider's landing URL (the solution's web resource,
+        # on this origin); it opens the widget on the provider's trusted domain.
+        provider = dataverse.local_solution()[1].provider
+        widget_url = urljoin(host_origin + "/", provider.channel_url)
+        widget_origin = _origin(provider.trusted_domain or "")
     if widget_origin is None:  # a misconfigured public_url; never frame something unknown
         raise ApiError(500, "bad_widget_origin", "the widget origin could not be determined")
     timeout = _timeout_param()
     html = render_template("host.html", widget_url=widget_url, widget_origin=widget_origin,
-                           host_origin=host_origin, timeout=f"{timeout:g}",
-                           org_id=stack.directory.tenant_id)
+                           host_origin=host_origin, timeout=f"{timeout:g}" if timeout else "",
+                           org_id=stack.directory.tenant_id, templates=dataverse.templates_json())
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self'; frame-src {widget_origin}; base-uri 'none'; form-action 'none'; "
+        f"connect-src 'self'; frame-src 'self' {widget_origin}; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"

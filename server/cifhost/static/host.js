@@ -14,7 +14,8 @@
   var config = {
     widgetOrigin: body.dataset.widgetOrigin,
     hostOrigin: window.location.origin,
-    timeoutMs: (Number(body.dataset.timeout) > 0 ? Number(body.dataset.timeout) : 30) * 1000,
+    // ?timeout= on the host page overrides the templates' msdyn_timeout (tests, demos)
+    timeoutOverrideMs: Number(body.dataset.timeout) > 0 ? Number(body.dataset.timeout) * 1000 : null,
     orgId: body.dataset.orgId || "",
   };
   var MODES = { 0: "minimized", 1: "docked", 2: "hidden" };
@@ -101,6 +102,94 @@
       fail(method, "templateParameters must be an object");
     }
     return input;
+  }
+
+  // --- the solution's templates (dynamics/solution/, rendered as Dynamics renders them) ---
+
+  var TEMPLATES = (function () {
+    try {
+      return JSON.parse(document.getElementById("cif-templates").textContent);
+    } catch (e) {
+      console.error("CIF host: no templates", e);
+      return { notificationTemplates: {}, sessionTemplates: {}, tabTemplates: {} };
+    }
+  })();
+  var PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+  var PAGE_ENTITY_RECORD = 509180001, PAGE_SEARCH = 509180005;
+  // incident.caseorigincode, Dataverse's default options
+  var CASE_ORIGINS = { 1: "Phone", 2: "Email", 3: "Web" };
+
+  function own(obj, key) {
+    return Object.prototype.hasOwnProperty.call(obj, key);
+  }
+
+  /** `text` with each {name} replaced by templateParameters[name]. A name without a value
+   *  fails the call, naming it and where the template uses it: a widget and a template
+   *  that drifted apart must break a test, not show a blank. */
+  function substitute(method, where, text, params) {
+    if (typeof text !== "string") return text;
+    return text.replace(PLACEHOLDER, function (_, name) {
+      if (!own(params, name) || params[name] === null || params[name] === undefined) {
+        fail(method, "template parameter '" + name + "' has no value (used by " + where + ")");
+      }
+      return display(params[name]);
+    });
+  }
+
+  function renderNotification(input) {
+    var t = own(TEMPLATES.notificationTemplates, input.templateName) ? TEMPLATES.notificationTemplates[input.templateName] : null;
+    if (!t) fail("notifyEvent", "NotificationTemplateNotFoundError");
+    var p = input.templateParameters || {};
+    var where = "notification template " + input.templateName;
+    return {
+      title: substitute("notifyEvent", where + " title", t.title, p),
+      fields: t.fields.map(function (f) {
+        return { name: f.name, title: substitute("notifyEvent", where + " field " + f.name, f.title, p),
+                 value: substitute("notifyEvent", where + " field " + f.name, f.value, p) };
+      }),
+      timeoutMs: config.timeoutOverrideMs || t.timeout * 1000,
+      showTimeout: t.showTimeout, showReject: t.showReject, autoAccept: t.autoAccept,
+      acceptText: t.acceptText, rejectText: t.rejectText,
+    };
+  }
+
+  function renderTab(name, p) {
+    var t = TEMPLATES.tabTemplates[name];
+    var where = "application tab template " + name;
+    var override = isPlainObject(p[name]) ? p[name] : {}; // per-tab values replace configured ones
+    var params = {};
+    Object.keys(t.parameters).forEach(function (key) {
+      var raw = own(override, key) ? override[key] : t.parameters[key];
+      params[key] = substitute("createSession", where + " parameter " + key, raw, p);
+    });
+    var tab = { name: name, title: substitute("createSession", where + " title", t.title, p), pageType: t.pageType,
+                parameters: params, data: null };
+    if (typeof params.data === "string") {
+      try {
+        tab.data = JSON.parse(params.data);
+      } catch (e) {
+        fail("createSession", where + ": data is not JSON once its parameters are filled in (" + e.message + ")");
+      }
+    }
+    if (tab.data && params.entityName === "incident" && own(tab.data, "caseorigincode")) {
+      var origin = Number(tab.data.caseorigincode);
+      if (!own(CASE_ORIGINS, origin)) {
+        fail("createSession", where + ": caseorigincode " + display(tab.data.caseorigincode) +
+             " is not an option of incident.caseorigincode (1 Phone, 2 Email, 3 Web)");
+      }
+      tab.origin = CASE_ORIGINS[origin];
+    }
+    return tab;
+  }
+
+  function renderSession(input) {
+    var s = own(TEMPLATES.sessionTemplates, input.templateName) ? TEMPLATES.sessionTemplates[input.templateName] : null;
+    if (!s) fail("createSession", "session template '" + input.templateName + "' was not found");
+    var p = input.templateParameters || {};
+    return {
+      title: substitute("createSession", "session template " + input.templateName + " title", s.title, p),
+      tabs: s.tabs.map(function (name) { return renderTab(name, p); }),
+    };
   }
 
   function errorObject(err, method) {
@@ -238,13 +327,15 @@
 
     notifyEvent: function (args) {
       var input = templateInput("notifyEvent", args);
-      return new Promise(function (resolve) { addNotification(input, resolve); });
+      var shown = renderNotification(input);
+      if (shown.autoAccept) return JSON.stringify({ actionName: "Accept", responseReason: "AutoAccept" });
+      return new Promise(function (resolve) { addNotification(input, shown, resolve); });
     },
 
     createSession: function (args) {
       var input = templateInput("createSession", args);
       if (state.sessions.length >= MAX_SESSIONS) fail("createSession", "the session limit (" + MAX_SESSIONS + ") is reached");
-      return addSession(input);
+      return addSession(input, renderSession(input));
     },
 
     createRecord: function (args) {
@@ -301,34 +392,35 @@
 
   var toasts = document.getElementById("toasts");
 
-  function addNotification(input, resolve) {
+  function addNotification(input, shown, resolve) {
     state.counters.notification += 1;
     var params = input.templateParameters || {};
     var n = {
-      id: state.counters.notification, templateName: input.templateName, params: params,
-      deadline: Date.now() + config.timeoutMs, resolve: resolve,
+      id: state.counters.notification, templateName: input.templateName, params: params, shown: shown,
+      deadline: Date.now() + shown.timeoutMs, timeoutMs: shown.timeoutMs, resolve: resolve,
     };
     var countdown = el("span", { className: "countdown" });
+    countdown.hidden = !shown.showTimeout;
     var bar = el("span", { className: "bar" });
     var fields = el("dl", { className: "toast-fields" });
-    [["Customer", params.customerName], ["Phone", params.extn_phonenumber],
-     ["Comments", params.extn_comments], ["Media", params.extn_media_type]].forEach(function (pair) {
-      var value = display(pair[1]);
-      fields.append(el("dt", { text: pair[0] }), el("dd", { text: value || "—", data: { field: pair[0].toLowerCase() } }));
+    shown.fields.forEach(function (f) {
+      fields.append(el("dt", { text: f.title }), el("dd", { text: f.value || "—", data: { field: f.name } }));
     });
+    var reject = el("button", { className: "reject", text: shown.rejectText, attrs: { type: "button" },
+                                on: { click: function () { answer(n, "Reject"); } } });
+    reject.hidden = !shown.showReject;
     n.element = el("div", { className: "toast", attrs: { role: "alertdialog", "aria-label": "Incoming notification" },
-                            data: { notificationId: String(n.id) } }, [
+                            data: { notificationId: String(n.id), template: input.templateName } }, [
       el("div", { className: "toast-head" }, [
         el("span", { className: "toast-icon", attrs: { "aria-hidden": "true" } }),
-        el("span", { className: "toast-title", text: input.templateName }),
+        el("span", { className: "toast-title", text: shown.title }),
       ]),
       fields,
       el("div", { className: "progress" }, [bar]),
       el("div", { className: "toast-foot" }, [
         countdown,
-        el("button", { className: "reject", text: "Reject", attrs: { type: "button" },
-                       on: { click: function () { answer(n, "Reject"); } } }),
-        el("button", { className: "accept", text: "Accept", attrs: { type: "button" },
+        reject,
+        el("button", { className: "accept", text: shown.acceptText, attrs: { type: "button" },
                        on: { click: function () { answer(n, "Accept"); } } }),
       ]),
     ]);
@@ -363,7 +455,7 @@
         return;
       }
       n.countdown.textContent = "Times out in " + Math.ceil(left / 1000) + " s";
-      n.bar.style.width = Math.max(0, Math.min(100, (left / config.timeoutMs) * 100)) + "%";
+      n.bar.style.width = Math.max(0, Math.min(100, (left / n.timeoutMs) * 100)) + "%";
     });
   }
   setInterval(tick, 200);
@@ -376,12 +468,12 @@
   var homeTab = tabs.querySelector(".tab.home");
   document.getElementById("home-tab").addEventListener("click", function () { focusSession(null, true); });
 
-  function addSession(input) {
+  function addSession(input, shown) {
     state.counters.session += 1;
     var params = input.templateParameters || {};
     var id = "session-" + state.counters.session;
-    var title = display(params.customerName) || display(params.extn_phonenumber) || "Session " + state.counters.session;
-    var session = { id: id, title: title, templateName: input.templateName, params: params };
+    var title = shown.title;
+    var session = { id: id, title: title, templateName: input.templateName, params: params, tabs: shown.tabs };
 
     var rows = Object.keys(params).map(function (key) {
       return el("tr", {}, [el("th", { text: key }), el("td", { text: display(params[key]) })]);
@@ -389,6 +481,7 @@
     session.view = el("section", { className: "view session-view", data: { sessionId: id }, attrs: { "aria-label": title } }, [
       el("h1", { text: title }),
       el("p", { className: "template" }, ["Template: ", el("code", { className: "template-name", text: input.templateName })]),
+      el("div", { className: "app-tabs" }, shown.tabs.map(tabView)),
       el("div", { className: "card" }, [
         el("h2", { text: "Template parameters" }),
         el("table", { className: "grid params" }, [el("tbody", {}, rows)]),
@@ -409,6 +502,36 @@
     sessionViews.append(session.view);
     focusSession(id, false); // Dynamics opens a new session in front
     return id;
+  }
+
+  /** One application tab of a session: a new record's form, a record, or a search. */
+  function tabView(tab, index) {
+    var rows = [];
+    function row(label, value, field) {
+      rows.push(el("tr", {}, [el("th", { text: label }), el("td", { text: display(value), data: { field: field } })]));
+    }
+    var kind;
+    if (tab.pageType === PAGE_ENTITY_RECORD && tab.data) {
+      kind = "New " + (tab.parameters.entityName === "incident" ? "case" : display(tab.parameters.entityName));
+      if (own(tab.data, "title")) row("Case title", tab.data.title, "title");
+      if (tab.origin) row("Origin", tab.origin, "origin");
+      if (own(tab.data, "customeridname")) row("Customer", tab.data.customeridname, "customer");
+      if (own(tab.data, "description")) row("Description", tab.data.description, "description");
+    } else if (tab.pageType === PAGE_ENTITY_RECORD) {
+      kind = "Record";
+      row("Table", tab.parameters.entityName, "entityName");
+      row("Record id", tab.parameters.entityId, "entityId");
+    } else if (tab.pageType === PAGE_SEARCH) {
+      kind = "Search";
+      row("Search for", tab.parameters.searchText, "searchText");
+    } else {
+      kind = "Page type " + tab.pageType;
+    }
+    return el("section", { className: "card app-tab", data: { tab: tab.name, anchor: String(index === 0) } }, [
+      el("h2", { className: "app-tab-title", text: tab.title || tab.name }),
+      el("p", { className: "app-tab-kind", text: kind + (index === 0 ? " · anchor tab" : "") }),
+      el("table", { className: "grid" }, [el("tbody", {}, rows)]),
+    ]);
   }
 
   function findSession(id) {
@@ -565,7 +688,7 @@
     pendingNotifications: function () {
       return state.notifications.map(function (n, index) {
         return { index: index, id: n.id, templateName: n.templateName, templateParameters: n.params,
-                 secondsLeft: Math.max(0, Math.ceil((n.deadline - Date.now()) / 1000)) };
+                 title: n.shown.title, fields: n.shown.fields, secondsLeft: Math.max(0, Math.ceil((n.deadline - Date.now()) / 1000)) };
       });
     },
     answer: function (index, action) {
@@ -577,7 +700,7 @@
     sessions: function () {
       return state.sessions.map(function (s) {
         return { sessionId: s.id, title: s.title, templateName: s.templateName, templateParameters: s.params,
-                 focused: state.focused === s.id };
+                 tabs: s.tabs, focused: state.focused === s.id };
       });
     },
     tasks: function () {
@@ -600,6 +723,7 @@
     handlers: function () { return Object.fromEntries(state.handlers); },
     mode: function () { return state.mode; },
     clickToActEnabled: function () { return state.clickToAct; },
+    templates: function () { return TEMPLATES; },
     contactsLoaded: function () { return contactsReady.then(function () { return state.contacts.length; }); },
   };
 
