@@ -37,8 +37,10 @@ def case_origin(media_type: str) -> int:
 
 
 def case_title(subject: str | None, who: str) -> str:
-    """The message's subject, else "Phone call from <who>"; one line, at most 200 characters."""
-    text = " ".join((subject or "").split()) or f"Phone call from {who}"
+    """The message's subject, else "Phone call from <who>"; one line, at most 200 characters.
+    Double quotes become single and backslashes go: the case tab's `data` is JSON text with
+    the title substituted into a string, which they would break."""
+    text = " ".join((subject or "").replace('"', "'").replace("\\", " ").split()) or f"Phone call from {who}"
     return text if len(text) <= MAX_CASE_TITLE else text[:MAX_CASE_TITLE - 1] + "…"
 
 

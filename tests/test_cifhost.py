@@ -13,7 +13,12 @@ from urllib.parse import quote
 
 import pytest
 
+from adaptor_core.config import OPTIONAL
+from adaptor_core.notifications import Contact, Notification, template_parameters
 from tests.conftest import new_agent, run_async
+
+NOTIFICATION, KNOWN, UNKNOWN = (OPTIONAL[k] for k in ("NotificationTemplate", "SessionTemplate",
+                                                      "DefaultSessionTemplate"))
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 STUB_PATH = "/stub-widget.html"
@@ -79,7 +84,7 @@ def widget_origin(stack) -> str:
     return f"https://localhost:{stack.port}"
 
 
-def open_host(context, stack, timeout: float = 30):
+def open_host(context, stack, timeout: float | None = 30):
     """The host page with the stub widget in its panel; returns (page, widget frame)."""
     stub = widget_origin(stack) + STUB_PATH
     # A fulfilled response has no IP address, so Chromium's Local Network Access rules
@@ -91,7 +96,7 @@ def open_host(context, stack, timeout: float = 30):
     page.set_viewport_size({"width": 1280, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{stack.url}/?widget={quote(stub, safe='')}&timeout={timeout:g}")
+    page.goto(f"{stack.url}/?widget={quote(stub, safe='')}" + (f"&timeout={timeout:g}" if timeout else ""))
     console: list[str] = []
     context.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
     context.on("requestfailed", lambda r: console.append(f"failed: {r.url} {r.failure}"))
@@ -124,11 +129,11 @@ def received(frame, name: str, count: int = 1) -> list:
     return [r["payload"] for r in frame.evaluate("() => received") if r["name"] == name]
 
 
-def notify_input(customer: str, comments: str = "Billing question", phone: str = "+15551234567") -> dict:
-    return {"templateName": "extn_voice_notification", "templateParameters": {
-        "extnbr_session_template": "extn_voice_identified_session", "customerName": customer,
-        "customerEntityName": "contact", "customerRecordId": str(uuid.uuid4()), "extn_media_type": "voice",
-        "extn_phonenumber": phone, "extn_interactionid": "int-" + customer, "extn_comments": comments}}
+def notify_input(customer: str | None, comments: str = "Billing question", phone: str = "+15551234567") -> dict:
+    """notifyEvent's input as the widget's core builds it (None: an unknown caller)."""
+    call = Notification(phone, comments, None, "int-" + (customer or phone), "voice")
+    contact = Contact(str(uuid.uuid4()), customer) if customer else None
+    return {"templateName": NOTIFICATION, "templateParameters": template_parameters(call, contact)}
 
 
 # --- serving ------------------------------------------------------------------------------------
@@ -247,10 +252,12 @@ def test_notifications_accept_and_reject_while_several_are_pending(browser_conte
     toasts = page.locator(".toast")
     assert toasts.count() == 3
     first = toasts.filter(has_text="Caller A")
-    assert first.locator(".toast-title").text_content() == "extn_voice_notification"
-    assert first.locator('dd[data-field="phone"]').text_content() == "+15551234567"
-    assert first.locator('dd[data-field="comments"]').text_content() == "Billing question"
-    assert first.locator('dd[data-field="media"]').text_content() == "voice"
+    # Rendered from the solution's notification template: its title and fields.
+    assert first.locator(".toast-title").text_content() == "Incoming call: Caller A"
+    assert first.locator("dt").all_text_contents() == ["Phone", "Comment"]
+    assert first.locator('dd[data-field="cifad_phonenumber"]').text_content() == "+15551234567"
+    assert first.locator('dd[data-field="cifad_comment"]').text_content() == "Billing question"
+    assert first.locator("button.accept").text_content() == "Accept"
     assert re.match(r"Times out in \d+ s", first.locator(".countdown").text_content())
     pending = page.evaluate("() => cifHost.pendingNotifications()")
     assert [p["templateParameters"]["customerName"] for p in pending] == ["Caller A", "Caller B", "Caller C"]
@@ -274,6 +281,39 @@ def test_notifications_accept_and_reject_while_several_are_pending(browser_conte
 
 
 @pytest.mark.browser
+def test_templates_fail_like_dynamics_for_unknown_names_and_missing_values(browser_context, stack):
+    page, frame = open_host(browser_context, stack, timeout=None)
+    params = notify_input("Caller")["templateParameters"]
+    # The sample's template names are not in our solution: Dynamics' error for a notification.
+    assert cif(frame, "notifyEvent", {"templateName": "extn_voice_notification", "templateParameters": params}) == {
+        "ok": False, "error": {"message": "NotificationTemplateNotFoundError", "msdyn_name": "NotifyEvent"}}
+    assert cif(frame, "createSession", {"templateName": "extn_voice_identified_session", "templateParameters": params}) \
+        == {"ok": False, "error": {"message": "session template 'extn_voice_identified_session' was not found",
+                                   "msdyn_name": "CreateSession"}}
+    # What the widget sent before this solution existed: extn_comments, not the template's extn_comment.
+    drifted = {("extn_comments" if k == "extn_comment" else k): v for k, v in params.items()}
+    missing = cif(frame, "notifyEvent", {"templateName": NOTIFICATION, "templateParameters": drifted})
+    assert missing["ok"] is False and missing["error"]["message"] == (
+        "template parameter 'extn_comment' has no value (used by notification template cifad_voice_notification "
+        "field cifad_comment)")
+    no_subject = {k: v for k, v in params.items() if k != "extn_subject"}
+    missing = cif(frame, "createSession", {"templateName": KNOWN, "templateParameters": no_subject})
+    assert missing["error"]["message"] == ("template parameter 'extn_subject' has no value (used by application tab "
+                                           "template cifad_case_tab parameter data)")
+    voice = dict(params, extn_media_type="voice")  # not an option value of incident.caseorigincode
+    bad = cif(frame, "createSession", {"templateName": KNOWN, "templateParameters": voice})
+    assert "caseorigincode voice is not an option of incident.caseorigincode" in bad["error"]["message"]
+    quoted = dict(params, extn_subject='Say "hi"')  # breaks the JSON of the case tab's data
+    bad = cif(frame, "createSession", {"templateName": KNOWN, "templateParameters": quoted})
+    assert "data is not JSON once its parameters are filled in" in bad["error"]["message"]
+    assert page.locator(".toast").count() == 0 and page.evaluate("() => cifHost.sessions()") == []
+    # Without ?timeout= the template's msdyn_timeout (30 s) applies.
+    frame.evaluate("input => { CIF.notifyEvent(input); }", {"templateName": NOTIFICATION, "templateParameters": params})
+    page.wait_for_function("() => cifHost.pendingNotifications().length === 1")
+    assert 25 <= page.evaluate("() => cifHost.pendingNotifications()[0].secondsLeft") <= 30
+
+
+@pytest.mark.browser
 def test_unanswered_notification_times_out(browser_context, stack):
     page, frame = open_host(browser_context, stack, timeout=2)
     started = time.monotonic()
@@ -288,25 +328,26 @@ def test_unanswered_notification_times_out(browser_context, stack):
 def test_sessions_open_as_tabs_and_raise_switch_and_close(browser_context, stack):
     page, frame = open_host(browser_context, stack)
     first = notify_input("Maria Campbell")["templateParameters"]
-    assert cif(frame, "createSession", {"templateName": "extn_voice_identified_session",
+    assert cif(frame, "createSession", {"templateName": KNOWN,
                                         "templateParameters": first}) == {"ok": True, "value": "session-1"}
-    second = {"customerName": None, "extn_phonenumber": "+15550000000", "extn_comments": "unknown caller"}
-    assert cif(frame, "createSession", {"templateName": "extn_default_session",
+    second = notify_input(None, comments="unknown caller", phone="+15550000000")["templateParameters"]
+    assert cif(frame, "createSession", {"templateName": UNKNOWN,
                                         "templateParameters": second})["value"] == "session-2"
     tab1, tab2 = page.locator('.tab[data-session-id="session-1"]'), page.locator('.tab[data-session-id="session-2"]')
-    assert tab1.locator(".tab-title").text_content() == "Maria Campbell"
-    assert tab2.locator(".tab-title").text_content() == "+15550000000"
+    assert tab1.locator(".tab-title").text_content() == "Call: Maria Campbell"
+    assert tab2.locator(".tab-title").text_content() == "Call: +15550000000"
     assert tab2.get_attribute("data-focused") == "true"  # a new session opens in front
     view2 = page.locator('.session-view[data-session-id="session-2"]')
-    assert view2.is_visible() and view2.locator(".template-name").text_content() == "extn_default_session"
-    assert view2.locator("tr").count() == 3 and "unknown caller" in view2.text_content()
+    assert view2.is_visible() and view2.locator(".template-name").text_content() == UNKNOWN
+    assert view2.locator(".params tr").count() == len(second) and "unknown caller" in view2.text_content()
+    assert view2.locator(".app-tab-title").all_text_contents() == ["Search: +15550000000"]
     sessions = page.evaluate("() => cifHost.sessions()")
     assert [(s["sessionId"], s["focused"]) for s in sessions] == [("session-1", False), ("session-2", True)]
 
     tab1.locator(".tab-main").click()
     view1 = page.locator('.session-view[data-session-id="session-1"]')
     assert view1.is_visible() and not view2.is_visible()
-    assert view1.locator("tr").count() == len(first)
+    assert view1.locator(".params tr").count() == len(first)
     switched = received(frame, "onSessionSwitched")
     assert isinstance(switched[0], str)
     assert json.loads(switched[0]) == {"sessionId": "session-1", "focussed": True, "context": first}
@@ -384,17 +425,17 @@ def test_untrusted_text_is_rendered_as_text(browser_context, stack):
     frame.evaluate("input => { window.notified = CIF.notifyEvent(input); }", params)
     page.wait_for_selector(".toast")
     toast = page.locator(".toast")
-    assert toast.locator('dd[data-field="customer"]').text_content() == evil_name
-    assert toast.locator('dd[data-field="comments"]').text_content() == evil_img
+    assert toast.locator(".toast-title").text_content() == "Incoming call: " + evil_name
+    assert toast.locator('dd[data-field="cifad_comment"]').text_content() == evil_img
     assert "<img" in toast.inner_text()  # visible as text
     toast.locator("button.accept").click()
 
-    assert cif(frame, "createSession", {"templateName": "<i>tpl</i>", "templateParameters": params["templateParameters"]})["ok"]
+    assert cif(frame, "createSession", {"templateName": KNOWN, "templateParameters": params["templateParameters"]})["ok"]
     view = page.locator(".session-view")
-    assert view.locator("h1").text_content() == evil_name
-    assert view.locator(".template-name").text_content() == "<i>tpl</i>"
+    assert view.locator("h1").text_content() == "Call: " + evil_name
     assert evil_img in view.locator("td").all_text_contents()
-    assert page.locator(".tab .tab-title", has_text="Mallory").text_content() == evil_name
+    assert view.locator('.app-tab[data-tab="cifad_customer_tab"] .app-tab-title').text_content() == evil_name
+    assert page.locator(".tab .tab-title", has_text="Mallory").text_content() == "Call: " + evil_name
 
     assert cif(frame, "createRecord", "task", json.dumps({"subject": evil_name, "description": evil_img}))["ok"]
     page.click("#home-tab")

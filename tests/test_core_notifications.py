@@ -322,6 +322,8 @@ def test_template_parameters_interaction_id_falls_back_to_message_id():
 def test_case_title_is_the_messages_subject_on_one_line_within_200_characters():
     call = parse_notification({"PhoneNumber": "+1", "subject": "  Billing\n  dispute  "})
     assert template_parameters(call, ANN)["extn_subject"] == "Billing dispute"
+    quoted = parse_notification({"PhoneNumber": "+1", "subject": 'Say "hi" \\ bye'})
+    assert template_parameters(quoted, ANN)["extn_subject"] == "Say 'hi' bye"
     long = parse_notification({"PhoneNumber": "+1", "subject": "x" * 300})
     assert template_parameters(long, ANN)["extn_subject"] == "x" * 199 + "…"
 
