@@ -360,7 +360,17 @@ def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float =
             print(f"sign_in_popup: popup still open after sign-in ({popup.url[:80]}); retrying via Sign in")
             popup.close()
             widget = next((f for f in page.frames if "/widget/" in f.url), page.main_frame)
-            widget.locator("#signin").wait_for(state="visible", timeout=15_000)
+            # A slow widget may have had the answer after all (then it signs in and needs
+            # no retry); otherwise it offers Sign in once it sees the popup closed.
+            try:
+                widget.locator("#signin:not([hidden]), #status[data-state=connected]").first.wait_for(timeout=30_000)
+            except PlaywrightTimeout:
+                seen = widget.evaluate("""() => ({state: document.querySelector('#status')?.dataset.state,
+                    reason: document.querySelector('#status-reason')?.textContent})""")
+                raise AssertionError(f"after closing the popup the widget neither signed in nor offers "
+                                     f"Sign in: {seen}") from None
+            if widget.locator("#signin").is_hidden():
+                return popup
             with context.expect_page(timeout=timeout) as popup_info:
                 widget.locator("#signin").click()
     return popup
