@@ -7,6 +7,12 @@ threads in here; randomness (reconnect jitter) comes from the `rng` passed in.
 
     disconnected ─start→ negotiating ─negotiated→ connecting ─socket_opened→ handshaking
         ─{} →  connected ─close / missed pings→ reconnecting ─delay→ negotiating …
+    connected ─service Close without allowReconnect→ stopped (the reason is shown)
+
+Browsers throttle timers in hidden tabs (Chrome: one wake-up a minute after 5 minutes),
+so everything due while connected — the keepalive ping, a registration retry — is also
+checked on every frame received: network callbacks are not throttled, and the service
+pings every 15 s.
 """
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from . import hub_protocol as hp
+from .negotiate import negotiate_url  # noqa: F401 — part of this module's interface
+from .text import cut_utf8, well_formed
 
 KEEPALIVE_INTERVAL = 15.0  # send a ping when nothing else was sent for this long
 SERVER_TIMEOUT = 30.0  # drop the connection when nothing was heard for this long
@@ -26,6 +34,12 @@ JITTER = 0.2  # ± fraction applied to non-zero delays so agents don't reconnect
 # A failed /api/userclient is tried again on the same connection: without its store row
 # the functions can't count the connection (a lost 'connected' event leaves no other).
 REGISTER_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0)  # then every 30 s
+# Only a connection that stayed up this long resets the reconnect backoff: one that dies
+# at once (a record it cannot take, redelivered on every connect) keeps climbing it.
+STABLE_AFTER = SERVER_TIMEOUT
+OUTBOX_LIMIT = 256  # invocations kept for resending after a reconnect; the oldest goes when full
+MAX_SENDS = 3  # an outbox invocation answered with an error is sent again at most this often in all
+CLOSE_REASON_BYTES = 123  # WebSocket close reason limit (125-byte control frame less the code)
 
 
 class State:
@@ -89,19 +103,29 @@ class StateChanged:
 Action = Union[Negotiate, OpenSocket, SendText, CloseSocket, Connected, Deliver, StateChanged]
 
 
-def negotiate_url(client_url: str) -> str:
-    """`https://svc/client/?hub=h` → `https://svc/client/negotiate?hub=h&negotiateVersion=1`
-    (as the official JS client builds it from a negotiate redirect)."""
-    base, _, query = client_url.partition("?")
-    return f"{base.rstrip('/')}/negotiate?{query + '&' if query else ''}negotiateVersion=1"
-
-
-def websocket_url(client_url: str, connection_token: str, access_token: str) -> str:
-    """`https://svc/client/?hub=h` → `wss://svc/client/?hub=h&id=…&access_token=…`."""
+def websocket_url(client_url: str, connection_token: str, access_token: str | None) -> str:
+    """`https://svc/client/?hub=h` → `wss://svc/client/?hub=h&id=…&access_token=…`
+    (browsers cannot set headers on a WebSocket, so the token rides in the query)."""
     scheme, rest = client_url.split("://", 1)
     ws = {"https": "wss", "http": "ws"}.get(scheme, scheme)
     sep = "&" if "?" in rest else "?"
-    return f"{ws}://{rest}{sep}id={quote(connection_token, safe='')}&access_token={quote(access_token, safe='')}"
+    url = f"{ws}://{rest}{sep}id={quote(connection_token, safe='')}"
+    return f"{url}&access_token={quote(access_token, safe='')}" if access_token else url
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to what `WebSocket.close(code, reason)` accepts: at most 123 UTF-8 bytes,
+    never half a character (the browser throws on longer reasons)."""
+    return cut_utf8(text, CLOSE_REASON_BYTES)
+
+
+@dataclass
+class _Outgoing:
+    """An invocation kept until the server answers it (e.g. an acknowledgement)."""
+    invocation_id: str
+    target: str
+    arguments: list
+    sends: int = 0
 
 
 @dataclass
@@ -111,17 +135,20 @@ class HubConnection:
     server_timeout: float = SERVER_TIMEOUT
     state: str = State.DISCONNECTED
     connection_id: str | None = None
-    attempt: int = 0  # consecutive failed attempts since the last good connection
+    attempt: int = 0  # consecutive failed attempts since the last connection that stayed up
     reconnect_at: float | None = None
     last_error: str | None = None
     _last_sent: float = 0.0
     _last_received: float = 0.0
     _opened_at: float = 0.0
+    _connected_at: float | None = None  # when the current connection completed its handshake
     _negotiating_since: float = 0.0
     _socket_id: int = 0  # id of the socket in use; events of older sockets are ignored
     _register_at: float | None = None  # when to retry a failed registration
     _register_attempt: int = 0
     _reader: hp.RecordReader = field(default_factory=hp.RecordReader)
+    _outbox: dict = field(default_factory=dict)  # invocation id → _Outgoing, oldest first
+    _next_invocation: int = 0
 
     # --- inputs ---------------------------------------------------------------------
     def start(self, now: float) -> list[Action]:
@@ -137,7 +164,7 @@ class HubConnection:
         actions: list[Action] = [CloseSocket("stopped")] if was_open else []
         return actions + [StateChanged(State.DISCONNECTED, "stopped")]
 
-    def negotiated(self, client_url: str, connection_id: str, connection_token: str, access_token: str,
+    def negotiated(self, client_url: str, connection_id: str, connection_token: str, access_token: str | None,
                    now: float) -> list[Action]:
         if self.state != State.NEGOTIATING:
             return []
@@ -169,9 +196,11 @@ class HubConnection:
             for record in self._reader.feed(text):
                 actions += self._on_record(record, now)
                 if self.state not in (State.HANDSHAKING, State.CONNECTED):
-                    break
+                    return actions
         except hp.ProtocolError as exc:
             return actions + self._drop(f"protocol error: {exc}", now, notify_server=True)
+        if self.state == State.CONNECTED:
+            actions += self._due(now)  # timers may be throttled; this callback is not
         return actions
 
     def socket_closed(self, reason: str, now: float, socket_id: int | None = None) -> list[Action]:
@@ -182,18 +211,13 @@ class HubConnection:
         return self._schedule_reconnect(reason or "connection closed", now)
 
     def tick(self, now: float) -> list[Action]:
-        """Call about once a second: keepalive, server timeout, reconnect timer."""
+        """Call about once a second (late ticks are fine): keepalive, server timeout,
+        reconnect timer."""
         if self.state == State.CONNECTED:
             if now - self._last_received >= self.server_timeout:
                 return self._drop("server timeout: no message for "
                                   f"{self.server_timeout:.0f} s", now, notify_server=False)
-            actions: list[Action] = []
-            if self._register_at is not None and now >= self._register_at:
-                self._register_at = None
-                actions.append(Connected(self.connection_id or ""))
-            if now - self._last_sent >= self.keepalive:
-                actions.append(self._send(hp.encode(hp.Ping()), now))
-            return actions
+            return self._due(now)
         elif self.state in (State.CONNECTING, State.HANDSHAKING):
             if now - self._opened_at >= HANDSHAKE_TIMEOUT:
                 return self._drop("handshake timed out", now, notify_server=False)
@@ -218,18 +242,56 @@ class HubConnection:
         delay = base * (1 + self.rng.uniform(-JITTER, JITTER))
         self._register_attempt += 1
         self._register_at = now + delay
-        return [StateChanged(State.CONNECTED, f"registration failed: {error}", delay)]
+        return [StateChanged(State.CONNECTED, f"registration failed: {well_formed(error)}", delay)]
 
     def invoke(self, target: str, arguments: list, now: float, invocation_id: str | None = None) -> list[Action]:
-        """Send an invocation (e.g. the sendMessage ack); [] when not connected."""
+        """Send an invocation once; [] when not connected."""
         if self.state != State.CONNECTED:
             return []
         return [self._send(hp.encode(hp.Invocation(target, arguments, invocation_id)), now)]
+
+    def invoke_until_answered(self, target: str, arguments: list, now: float) -> list[Action]:
+        """Send an invocation that must reach the server (the sendMessage acknowledgement):
+        it carries an invocation id and is kept until the server's Completion; made while
+        not connected, or still unanswered when the connection drops, it is sent after the
+        next handshake. The server must treat repeats as one (ours: by message id)."""
+        self._next_invocation += 1
+        item = _Outgoing(str(self._next_invocation), target, list(arguments))
+        self._outbox[item.invocation_id] = item
+        while len(self._outbox) > OUTBOX_LIMIT:
+            del self._outbox[next(iter(self._outbox))]
+        return [self._send_outgoing(item, now)] if self.state == State.CONNECTED else []
+
+    @property
+    def pending_invocations(self) -> int:
+        """Invocations sent (or waiting to be) whose Completion has not arrived."""
+        return len(self._outbox)
 
     # --- internals ------------------------------------------------------------------
     def _send(self, text: str, now: float) -> SendText:
         self._last_sent = now
         return SendText(text)
+
+    def _send_outgoing(self, item: _Outgoing, now: float) -> SendText:
+        item.sends += 1
+        return self._send(hp.encode(hp.Invocation(item.target, item.arguments, item.invocation_id)), now)
+
+    def _due(self, now: float) -> list[Action]:
+        """What is due on a live connection: settle the backoff, a registration retry,
+        the keepalive ping."""
+        self._settle(now)
+        actions: list[Action] = []
+        if self._register_at is not None and now >= self._register_at:
+            self._register_at = None
+            actions.append(Connected(self.connection_id or ""))
+        if now - self._last_sent >= self.keepalive:
+            actions.append(self._send(hp.encode(hp.Ping()), now))
+        return actions
+
+    def _settle(self, now: float) -> None:
+        """A connection that stayed up STABLE_AFTER resets the reconnect backoff."""
+        if self._connected_at is not None and now - self._connected_at >= STABLE_AFTER:
+            self.attempt = 0
 
     def _negotiate(self, state: str, now: float) -> list[Action]:
         self.state, self.reconnect_at, self.connection_id = state, None, None
@@ -242,28 +304,51 @@ class HubConnection:
             response = hp.decode_handshake_response(record)
             if response.error:
                 return self._drop(f"handshake refused: {response.error}", now, notify_server=False)
-            self.state, self.attempt, self.last_error = State.CONNECTED, 0, None
+            self.state, self.last_error, self._connected_at = State.CONNECTED, None, now
             self._register_at, self._register_attempt = None, 0
-            return [StateChanged(State.CONNECTED), Connected(self.connection_id or "")]
+            resent = [self._send_outgoing(item, now) for item in self._outbox.values()]
+            return [StateChanged(State.CONNECTED), Connected(self.connection_id or ""), *resent]
         message = hp.decode(record)
         if isinstance(message, hp.Invocation):
-            return [Deliver(message)]
+            if message.invocation_id is None:
+                return [Deliver(message)]
+            # The server awaits a result (a client result); like the official client we give none.
+            refusal = hp.Completion(message.invocation_id, error="Client didn't provide a result.")
+            return [Deliver(message), self._send(hp.encode(refusal), now)]
+        if isinstance(message, hp.Completion):
+            item = self._outbox.get(message.invocation_id)
+            if item is not None and (message.error is None or item.sends >= MAX_SENDS):
+                del self._outbox[message.invocation_id]
+            return []
         if isinstance(message, hp.Close):
-            reason = f"server closed: {message.error}" if message.error else "server closed the connection"
-            return self._drop(reason, now, notify_server=False)
-        if isinstance(message, hp.Unsupported):
-            raise hp.ProtocolError(f"unsupported message type {message.type}")
-        return []  # Ping, Completion
+            if message.allow_reconnect:
+                reason = f"server closed: {message.error}" if message.error else "server closed the connection"
+                return self._drop(reason, now, notify_server=False)
+            return self._stopped_by_service(message.error)
+        return []  # Ping; Unsupported: types this client does not speak are skipped
+
+    def _stopped_by_service(self, error: str | None) -> list[Action]:
+        """A Close without allowReconnect: the service asks the client not to come back."""
+        reason = well_formed("the service closed the connection and asked not to reconnect"
+                             + (f": {error}" if error else ""))
+        self.state, self.reconnect_at, self.last_error, self.connection_id = State.STOPPED, None, reason, None
+        self._socket_id += 1
+        self._connected_at = None
+        return [CloseSocket(close_reason(reason)), StateChanged(State.DISCONNECTED, reason)]
 
     def _drop(self, reason: str, now: float, notify_server: bool) -> list[Action]:
+        reason = well_formed(reason)
         actions: list[Action] = []
         if notify_server:
             actions.append(SendText(hp.encode(hp.Close(reason))))
-        actions.append(CloseSocket(reason))
+        actions.append(CloseSocket(close_reason(reason)))
         self._socket_id += 1  # whatever that socket still reports is stale now
         return actions + self._schedule_reconnect(reason, now)
 
     def _schedule_reconnect(self, reason: str, now: float) -> list[Action]:
+        reason = well_formed(reason)
+        self._settle(now)
+        self._connected_at = None
         delay = self.next_delay()
         self.attempt += 1
         self.state, self.last_error, self.connection_id = State.RECONNECTING, reason, None

@@ -1,9 +1,11 @@
 """SignalR JSON hub protocol codec (sans-IO): text in, message objects out, and back.
 
 Records end with the record separator 0x1E. The first record on a connection is the
-handshake; after it come typed messages (1 Invocation, 3 Completion, 6 Ping, 7 Close;
-2/4/5 streaming and 8/9 stateful-reconnect are recognised so they can be refused).
-Reference: aspnetcore's HubProtocol.md.
+handshake; after it come typed messages (1 Invocation, 3 Completion, 6 Ping, 7 Close).
+Streaming (2, 4, 5), stateful reconnect (8, 9) and any type number the protocol adds
+later decode to `Unsupported`: the protocol reserves new types and a peer ignores those
+it does not know (the official JS client logs and skips them), so one such record never
+costs the records around it. Reference: aspnetcore's HubProtocol.md (docs/signalr-protocol.md).
 """
 from __future__ import annotations
 
@@ -57,8 +59,11 @@ class Close:
 
 @dataclass(frozen=True)
 class Unsupported:
-    """Streaming (2, 4, 5) or stateful-reconnect (8, 9) messages: valid, but not spoken here."""
+    """A message this side does not speak: streaming (2, 4, 5), stateful reconnect (8, 9)
+    or a type added to the protocol later. Ignored by the receiver; `invocation_id` is kept
+    so a StreamInvocation (4), which awaits an answer, can be given an error Completion."""
     type: int
+    invocation_id: str | None = None
 
 
 Message = Union[Invocation, Completion, Ping, Close, Unsupported]
@@ -67,7 +72,7 @@ TYPE_OF = {Invocation: 1, Completion: 3, Ping: 6, Close: 7}
 
 
 def _record(obj: dict) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + RS
+    return json.dumps(obj, separators=(",", ":")) + RS  # ASCII: any str can be sent, lone surrogates too
 
 
 def encode_handshake_request(protocol: str = "json", version: int = 1) -> str:
@@ -173,6 +178,5 @@ def decode(record: str) -> Message:
         return Ping()
     if kind == 7:
         return Close(_opt_str(obj, "error"), obj.get("allowReconnect") is True)
-    if kind in (2, 4, 5, 8, 9):
-        return Unsupported(kind)
-    raise ProtocolError(f"unknown message type {kind!r}")
+    invocation_id = obj.get("invocationId") if kind == 4 else None
+    return Unsupported(kind, invocation_id if isinstance(invocation_id, str) and invocation_id else None)

@@ -296,7 +296,10 @@ def test_invocation_is_delivered():
 def test_several_invocations_in_one_frame_are_delivered_in_order():
     hub = to_connected(new())
     two = '{"type":1,"target":"A","arguments":[1]}\x1e{"type":1,"target":"B","arguments":["x"],"invocationId":"3"}\x1e'
-    assert hub.data_received(two, 5.0) == [Deliver(hp.Invocation("A", [1])), Deliver(hp.Invocation("B", ["x"], "3"))]
+    assert hub.data_received(two, 5.0) == [
+        Deliver(hp.Invocation("A", [1])), Deliver(hp.Invocation("B", ["x"], "3")),
+        # B awaits a result (a client result): like the official client we answer that there is none
+        SendText('{"type":3,"invocationId":"3","error":"Client didn\'t provide a result."}\x1e')]
 
 
 def test_invocation_split_across_frames_is_delivered_once_complete():
@@ -313,29 +316,35 @@ def test_ping_and_completion_are_absorbed():
     assert hub.state == State.CONNECTED
 
 
-def test_server_close_without_error():
+def test_server_close_without_allow_reconnect_stops_and_says_why():
     hub = to_connected(new())
-    reason = "server closed the connection"
-    assert hub.data_received('{"type":7}\x1e', 5.0) == [CloseSocket(reason), StateChanged(State.RECONNECTING, reason),
-                                                        Negotiate(1)]
-    assert hub.state == State.NEGOTIATING
+    reason = "the service closed the connection and asked not to reconnect"
+    assert hub.data_received('{"type":7}\x1e', 5.0) == [CloseSocket(reason), StateChanged(State.DISCONNECTED, reason)]
+    assert hub.state == State.STOPPED
+    assert hub.tick(500.0) == [] and hub.socket_closed("gone", 5.1) == []  # no reconnect, ever
 
 
-def test_server_close_with_error():
+def test_server_close_with_error_and_allow_reconnect_false_stops_with_the_error():
+    hub = to_connected(new())
+    reason = "the service closed the connection and asked not to reconnect: Banned."
+    assert hub.data_received('{"type":7,"error":"Banned.","allowReconnect":false}\x1e', 5.0) == [
+        CloseSocket(reason), StateChanged(State.DISCONNECTED, reason)]
+    assert hub.last_error == reason
+    assert hub.start(6.0)[-1] == Negotiate(0)  # the agent (a reload) may start again
+
+
+def test_server_close_with_allow_reconnect_reconnects():
     hub = to_connected(new())
     reason = "server closed: Server is shutting down."
-    assert hub.data_received(close_record("Server is shutting down."), 5.0) == [
-        CloseSocket(reason), StateChanged(State.RECONNECTING, reason), Negotiate(1)]
-
-
-def test_server_close_with_allow_reconnect_reconnects_too():
-    hub = to_connected(new())
-    assert hub.data_received('{"type":7,"allowReconnect":true}\x1e', 5.0)[-1] == Negotiate(1)
+    record = '{"type":7,"error":"Server is shutting down.","allowReconnect":true}\x1e'
+    assert hub.data_received(record, 5.0) == [CloseSocket(reason), StateChanged(State.RECONNECTING, reason),
+                                              Negotiate(1)]
+    assert hub.data_received('{"type":7,"allowReconnect":true}\x1e', 5.0) == []  # not connected any more
 
 
 def test_server_close_stops_processing_the_frame():
     hub = to_connected(new())
-    actions = hub.data_received('{"type":7}\x1e' + NOTIFY, 5.0)
+    actions = hub.data_received('{"type":7,"allowReconnect":true}\x1e' + NOTIFY, 5.0)
     assert Deliver(NOTIFY_INV) not in actions
     assert actions[0] == CloseSocket("server closed the connection")
 
@@ -348,13 +357,8 @@ def test_records_before_a_close_are_delivered():
 @pytest.mark.parametrize("frame, error", [
     ("garbage\x1e", "malformed JSON record: Expecting value"),
     ("[1]\x1e", "a record must be a JSON object"),
-    ('{"type":42}\x1e', "unknown message type 42"),
+    ('{"type":"x"}\x1e', "unknown message type 'x'"),
     ('{"type":1,"arguments":[]}\x1e', "invocation needs a 'target' string"),
-    ('{"type":2,"invocationId":"1","item":1}\x1e', "unsupported message type 2"),
-    ('{"type":4,"invocationId":"1","target":"s","arguments":[]}\x1e', "unsupported message type 4"),
-    ('{"type":5,"invocationId":"1"}\x1e', "unsupported message type 5"),
-    ('{"type":8,"sequenceId":1}\x1e', "unsupported message type 8"),
-    ('{"type":9,"sequenceId":1}\x1e', "unsupported message type 9"),
     ("\x1e", "malformed JSON record: Expecting value"),
 ])
 def test_bad_frames_close_with_an_error(frame, error):
@@ -369,8 +373,8 @@ def test_bad_frames_close_with_an_error(frame, error):
 
 def test_close_sent_to_server_is_a_type_7_record():
     hub = to_connected(new())
-    send = hub.data_received('{"type":42}\x1e', 5.0)[0]
-    assert send == SendText('{"type":7,"error":"protocol error: unknown message type 42"}\x1e')
+    send = hub.data_received('{"type":"x"}\x1e', 5.0)[0]
+    assert send == SendText('{"type":7,"error":"protocol error: unknown message type \'x\'"}\x1e')
 
 
 def test_oversized_frame_closes_with_an_error():
@@ -392,8 +396,8 @@ def test_oversized_record_built_from_many_frames():
 
 def test_good_records_before_a_bad_one_are_kept():
     hub = to_connected(new())
-    reason = "protocol error: unknown message type 42"
-    assert hub.data_received(NOTIFY + '{"type":42}\x1e' + NOTIFY, 5.0) == [
+    reason = "protocol error: unknown message type 'x'"
+    assert hub.data_received(NOTIFY + '{"type":"x"}\x1e' + NOTIFY, 5.0) == [
         Deliver(NOTIFY_INV), SendText(hp.encode(hp.Close(reason))), CloseSocket(reason),
         StateChanged(State.RECONNECTING, reason), Negotiate(1)]
 
@@ -526,11 +530,11 @@ def test_socket_closed_is_ignored_without_a_socket(state):
 def test_close_event_of_the_socket_we_closed_is_ignored(drop):
     hub = to_connected(new(), now=0.0)
     if drop == "server_close":
-        actions = hub.data_received('{"type":7}\x1e', 1.0)
+        actions = hub.data_received('{"type":7,"allowReconnect":true}\x1e', 1.0)
     elif drop == "server_timeout":
         actions = hub.tick(30.0)
     else:
-        actions = hub.data_received('{"type":42}\x1e', 1.0)
+        actions = hub.data_received('{"type":"x"}\x1e', 1.0)
     assert any(isinstance(a, CloseSocket) for a in actions) and actions[-1] == Negotiate(1)
     # the glue closes the socket; the browser (or websockets) then reports its close:
     assert hub.socket_closed("connection lost (code 1000)", 31.0) == []
@@ -544,7 +548,7 @@ def test_close_of_an_older_socket_does_not_fail_the_new_one():
     event arrived. Events carry the socket id from OpenSocket; old ids are ignored."""
     hub = to_connected(new(), now=0.0)
     old = hub._socket_id
-    hub.data_received('{"type":7}\x1e', 1.0)
+    hub.data_received('{"type":7,"allowReconnect":true}\x1e', 1.0)
     (open_new,) = hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 1.2)
     assert open_new.socket_id != old
     assert hub.socket_closed("connection lost (code 1000)", 1.3, socket_id=old) == []
@@ -602,7 +606,7 @@ def test_failures_of_every_kind_share_one_backoff():
         CloseSocket("handshake refused: no"), StateChanged(State.RECONNECTING, "handshake refused: no", 30.0)]
 
 
-def test_attempt_resets_after_a_good_connection():
+def test_attempt_resets_after_a_connection_that_stayed_up():
     hub = to_negotiating(new(0.0), now=0.0)
     hub.negotiate_failed("x", 0.0)
     hub.negotiate_failed("x", 0.0)
@@ -613,10 +617,39 @@ def test_attempt_resets_after_a_good_connection():
     hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, 12.0)
     hub.socket_opened(12.0)
     assert hub.data_received("{}\x1e", 12.0) == [StateChanged(State.CONNECTED), Connected(CONN_ID)]
-    assert (hub.attempt, hub.last_error) == (0, None)
+    assert (hub.attempt, hub.last_error) == (3, None)  # not yet: the connection must prove itself
+    hub.data_received(PING, 12.0 + c.STABLE_AFTER - 1)
+    assert hub.attempt == 3
+    hub.data_received(PING, 12.0 + c.STABLE_AFTER)
+    assert hub.attempt == 0
     # the next loss starts the ladder again: 0 s, then 2 s
-    assert hub.socket_closed("lost", 20.0) == [StateChanged(State.RECONNECTING, "lost"), Negotiate(1)]
-    assert hub.negotiate_failed("x", 20.0) == [StateChanged(State.RECONNECTING, "negotiate failed: x", 2.0)]
+    assert hub.socket_closed("lost", 50.0) == [StateChanged(State.RECONNECTING, "lost"), Negotiate(1)]
+    assert hub.negotiate_failed("x", 50.0) == [StateChanged(State.RECONNECTING, "negotiate failed: x", 2.0)]
+
+
+def test_a_stable_connection_resets_the_backoff_even_without_a_tick():
+    hub = to_connected(new(0.0), now=0.0)
+    hub.attempt = 3
+    assert hub.socket_closed("lost", c.STABLE_AFTER + 1) == [StateChanged(State.RECONNECTING, "lost"), Negotiate(1)]
+
+
+def test_connections_that_die_at_once_keep_climbing_the_backoff():
+    """A record the widget refuses, redelivered on every connect, drops each connection
+    right after its handshake: the retries must slow down (0, 2, 10, 30 s), not spin."""
+    hub = to_negotiating(new(0.0), now=0.0)
+    now, delays = 0.0, []
+    for _ in range(6):
+        hub.negotiated(CLIENT_URL, CONN_ID, CONN_TOKEN, ACCESS, now)
+        hub.socket_opened(now)
+        hub.data_received("{}\x1e", now)
+        actions = hub.data_received("x" * (hp.MAX_RECORD + 1), now + 0.1)
+        change = next(a for a in actions if isinstance(a, StateChanged) and a.state == State.RECONNECTING)
+        delays.append(change.retry_in or 0.0)
+        if hub.state == State.RECONNECTING:
+            now = hub.reconnect_at
+            hub.tick(now)
+        assert hub.state == State.NEGOTIATING
+    assert delays == [0.0, 2.0, 10.0, 30.0, 30.0, 30.0]
 
 
 def test_reconnected_shows_connected_without_a_reason():
@@ -857,3 +890,181 @@ def test_a_new_connection_starts_with_no_pending_retry():
     hub.socket_opened(1.0)
     assert hub.data_received("{}\x1e", 1.0) == [StateChanged(State.CONNECTED), Connected(CONN_ID)]
     assert hub.tick(5.0) == []
+
+
+# --- hidden tabs: timers throttled to one wake-up a minute ---------------------------------------------
+
+class FakeService:
+    """The service's side of keepalive, as Azure SignalR and the emulator run it: a ping
+    after 15 s without sending, and the client dropped after 30 s without hearing from it."""
+
+    def __init__(self, now: float):
+        self.heard_at, self.sent_at, self.longest_silence = now, now, 0.0
+
+    def client_sent(self, actions, now: float) -> None:
+        if any(isinstance(a, SendText) for a in actions):
+            self.longest_silence = max(self.longest_silence, now - self.heard_at)
+            self.heard_at = now
+
+    def drops_client(self, now: float) -> bool:
+        return now - self.heard_at >= 30.0
+
+
+def test_a_hidden_tab_ticking_once_a_minute_stays_connected_for_ten_minutes():
+    hub = to_connected(new(), now=0.0)
+    service = FakeService(0.0)
+    events = sorted([(t, "service ping") for t in range(15, 601, 15)] + [(t, "tick") for t in range(60, 601, 60)])
+    for now, what in events:
+        assert not service.drops_client(now), f"the service dropped the client at {now} s"
+        if what == "tick":
+            actions = hub.tick(float(now))
+        else:
+            actions = hub.data_received(PING, float(now))
+        service.client_sent(actions, float(now))
+        assert hub.state == State.CONNECTED, f"dropped at {now} s: {hub.last_error}"
+    assert service.longest_silence <= 15.0
+
+
+def test_keepalive_ping_goes_out_from_a_received_frame_when_due():
+    hub = to_connected(new(), now=0.0)
+    assert hub.data_received(PING, 14.9) == []
+    assert hub.data_received(PING, 15.0) == [SendText('{"type":6}\x1e')]
+    assert hub.data_received(PING, 16.0) == []  # the ping just sent counts
+
+
+def test_a_due_registration_retry_goes_out_from_a_received_frame():
+    hub = to_connected(new(0.0), now=0.0)
+    hub.registration_failed("503", CONN_ID, 1.0)  # retry in 2 s
+    assert hub.data_received(PING, 2.9) == []
+    assert hub.data_received(PING, 3.0) == [Connected(CONN_ID)]
+
+
+# --- message types the client doesn't know -----------------------------------------------------------------
+
+@pytest.mark.parametrize("record", [
+    '{"type":99}', '{"type":99,"target":"x","arguments":"?"}', '{"type":0}', '{"type":-1}',
+    '{"type":2,"invocationId":"1","item":1}', '{"type":4,"invocationId":"1","target":"s","arguments":[]}',
+    '{"type":5,"invocationId":"1"}', '{"type":8,"sequenceId":1}', '{"type":9,"sequenceId":1}',
+    '{"type":3,"invocationId":"unknown-id","result":1}',
+])
+def test_unknown_and_unspoken_message_types_are_skipped_and_the_rest_of_the_frame_delivered(record):
+    hub = to_connected(new())
+    assert hub.data_received(record + "\x1e" + NOTIFY, 5.0) == [Deliver(NOTIFY_INV)]
+    assert hub.state == State.CONNECTED
+
+
+def test_an_unknown_type_in_the_handshake_frame_is_skipped_too():
+    hub = to_handshaking(new())
+    assert hub.data_received('{}\x1e{"type":99}\x1e' + NOTIFY, 0.0) == [
+        StateChanged(State.CONNECTED), Connected(CONN_ID), Deliver(NOTIFY_INV)]
+
+
+def test_headers_and_unknown_fields_on_known_messages_are_ignored():
+    hub = to_connected(new())
+    record = ('{"type":1,"headers":{"a":"b"},"target":"ReceiveNotification","streamIds":[],"future":1,'
+              '"arguments":[{"PhoneNumber":"+15551234567","messageId":"m1"}]}\x1e')
+    assert hub.data_received(record, 5.0) == [Deliver(NOTIFY_INV)]
+
+
+# --- acknowledgements survive reconnects ----------------------------------------------------------------------
+
+ACK = {"messageId": "m1", "outcome": "Accepted"}
+
+
+def test_an_ack_made_while_reconnecting_is_sent_after_the_next_handshake():
+    hub = to_reconnecting(new(), now=0.0)
+    assert hub.invoke_until_answered("sendMessage", [ACK], 1.0) == []
+    hub.tick(2.0)
+    hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 2.0)
+    hub.socket_opened(2.0)
+    assert hub.data_received("{}\x1e", 2.0) == [
+        StateChanged(State.CONNECTED), Connected("conn-2"),
+        SendText('{"type":1,"target":"sendMessage","arguments":[{"messageId":"m1","outcome":"Accepted"}],'
+                 '"invocationId":"1"}\x1e')]
+
+
+def test_an_ack_is_sent_at_once_when_connected_and_forgotten_on_its_completion():
+    hub = to_connected(new())
+    (send,) = hub.invoke_until_answered("sendMessage", [ACK], 1.0)
+    assert json.loads(send.text[:-1])["invocationId"] == "1"
+    assert hub.pending_invocations == 1
+    hub.data_received('{"type":3,"invocationId":"1","result":{"recorded":true}}\x1e', 1.5)
+    assert hub.pending_invocations == 0
+    hub.socket_closed("lost", 2.0)
+    hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 2.0)
+    hub.socket_opened(2.0)
+    assert hub.data_received("{}\x1e", 2.0) == [StateChanged(State.CONNECTED), Connected("conn-2")]
+
+
+def test_an_ack_unanswered_when_the_socket_dies_is_sent_again():
+    hub = to_connected(new())
+    hub.invoke_until_answered("sendMessage", [ACK], 1.0)
+    hub.socket_closed("lost", 2.0)
+    hub.negotiated(CLIENT_URL, "conn-2", CONN_TOKEN, ACCESS, 2.0)
+    hub.socket_opened(2.0)
+    assert hub.data_received("{}\x1e", 2.0)[-1].text.startswith('{"type":1,"target":"sendMessage"')
+
+
+def test_an_ack_answered_with_an_error_is_retried_after_reconnects_then_given_up():
+    hub = to_connected(new())
+    hub.invoke_until_answered("sendMessage", [ACK], 1.0)
+    now = 1.0
+    for sent in range(1, c.MAX_SENDS + 1):
+        hub.data_received('{"type":3,"invocationId":"1","error":"The upstream server is unavailable."}\x1e', now)
+        hub.socket_closed("lost", now)
+        now = hub.reconnect_at or now
+        hub.tick(now)
+        hub.negotiated(CLIENT_URL, f"conn-{sent}", CONN_TOKEN, ACCESS, now)
+        hub.socket_opened(now)
+        resent = [a for a in hub.data_received("{}\x1e", now) if isinstance(a, SendText)]
+        assert len(resent) == (1 if sent < c.MAX_SENDS else 0)
+
+
+def test_the_outbox_is_bounded_oldest_first():
+    hub = to_reconnecting(new())
+    for i in range(c.OUTBOX_LIMIT + 5):
+        hub.invoke_until_answered("sendMessage", [{"messageId": f"m{i}", "outcome": "Accepted"}], 1.0)
+    assert hub.pending_invocations == c.OUTBOX_LIMIT
+    assert next(iter(hub._outbox.values())).arguments[0]["messageId"] == "m5"
+
+
+# --- close reasons and text from the network -----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("short", "short"),
+    ("é" * 200, "é" * 61),            # 2-byte characters: 61 × 2 = 122 bytes, the 62nd would split
+    ("a" + "😀" * 40, "a" + "😀" * 30),  # 4-byte characters: 1 + 30 × 4 = 121 bytes
+    ("x" * 123, "x" * 123),
+    ("x" * 124, "x" * 123),
+    ("bad \ud83d text", "bad \ufffd text"),
+])
+def test_close_reason_fits_the_websocket_limit_of_123_utf8_bytes(text, expected):
+    assert c.close_reason(text) == expected
+    assert len(c.close_reason(text).encode("utf-8")) <= 123
+
+
+def test_a_long_non_ascii_drop_reason_is_cut_for_the_socket_but_shown_whole():
+    hub = to_connected(new())
+    error = "Verbindung geschlossen: Zeitüberschreitung beim Empfang — bitte später erneut versuchen " * 3
+    actions = hub.data_received(json.dumps({"type": 7, "error": error, "allowReconnect": True}) + "\x1e", 5.0)
+    close, shown = actions[0], actions[1]
+    assert isinstance(close, CloseSocket) and len(close.reason.encode("utf-8")) <= 123
+    assert shown.reason == f"server closed: {error}"
+
+
+def test_lone_surrogates_from_the_network_never_reach_the_ui_or_the_socket():
+    hub = to_connected(new())
+    actions = hub.data_received('{"type":7,"error":"bad \\ud83d","allowReconnect":true}\x1e', 5.0)
+    assert all("\ud83d" not in getattr(a, "reason", "") for a in actions)
+    assert actions[1].reason == "server closed: bad \ufffd"
+    hub = to_handshaking(new())
+    actions = hub.data_received('{"error":"no \\udc00"}\x1e', 5.0)
+    assert actions[1].reason == "handshake refused: no \ufffd"
+    hub = to_negotiating(new())
+    assert hub.negotiate_failed("x \udfff", 1.0)[0].reason == "negotiate failed: x \ufffd"
+    hub = to_connected(new())
+    assert hub.registration_failed("y \ud800", CONN_ID, 1.0)[0].reason == "registration failed: y \ufffd"
+
+
+def test_websocket_url_without_an_access_token():
+    assert c.websocket_url("https://svc/client/?hub=h", "id 1", None) == "wss://svc/client/?hub=h&id=id%201"

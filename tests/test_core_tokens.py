@@ -1,5 +1,6 @@
 """Unit tests for adaptor_core.tokens: reading `exp`/`iat` from an unverified JWT and
-deciding when to renew (five minutes before expiry, or at half-life if shorter)."""
+deciding when to renew (five minutes before the end of its own lifetime, or at half-life
+if shorter), counted from when it was received — whatever the browser clock says."""
 from __future__ import annotations
 
 import base64
@@ -8,8 +9,8 @@ import json
 import msal
 import pytest
 
-from adaptor_core.tokens import (MIN_MARGIN_FRACTION, RENEW_MARGIN, cached_access_token, needs_renewal, renew_at,
-                                 unverified_claims)
+from adaptor_core.tokens import (MIN_MARGIN_FRACTION, MIN_RENEW_DELAY, RENEW_MARGIN, TokenKeeper, cached_access_token,
+                                 renewal_delay, unverified_claims)
 
 
 def b64url(data: bytes) -> str:
@@ -75,82 +76,90 @@ def test_claims_that_are_not_an_object_read_as_empty(payload):
     assert unverified_claims(jwt(b64url(json.dumps(payload).encode()))) == {}
 
 
-def test_renew_at_a_token_with_a_non_object_payload_is_now():
-    assert renew_at(jwt(b64url(b"[1]")), 100.0) == 100.0
+# --- renewal_delay: judged by the token's own lifetime, from when it was received ----------------
 
-
-# --- renew_at -------------------------------------------------------------------------------
-
-def test_one_hour_token_renews_five_minutes_early():
-    assert renew_at(jwt({"iat": 1000, "exp": 4600}), 1000.0) == 4300.0
+def test_one_hour_token_renews_five_minutes_before_its_end():
+    assert renewal_delay(jwt({"iat": 1000, "exp": 4600})) == 3300.0
 
 
 def test_ten_minute_token_renews_five_minutes_early():
-    assert renew_at(jwt({"iat": 1000, "exp": 1600}), 1000.0) == 1300.0
+    assert renewal_delay(jwt({"iat": 1000, "exp": 1600})) == 300.0
 
 
 def test_short_token_renews_at_half_life():
-    assert renew_at(jwt({"iat": 1000, "exp": 1300}), 1000.0) == 1150.0
-    assert renew_at(jwt({"iat": 1000, "exp": 1060}), 1000.0) == 1030.0
+    assert renewal_delay(jwt({"iat": 1000, "exp": 1300})) == 150.0
+    assert renewal_delay(jwt({"iat": 1000, "exp": 1060})) == 30.0
 
 
 def test_margin_crossover_at_ten_minutes():
-    assert renew_at(jwt({"iat": 0, "exp": 599}), 0.0) == 299.5
-    assert renew_at(jwt({"iat": 0, "exp": 601}), 0.0) == 301.0
+    assert renewal_delay(jwt({"iat": 0, "exp": 599})) == 299.5
+    assert renewal_delay(jwt({"iat": 0, "exp": 601})) == 301.0
 
 
-def test_without_iat_now_is_the_issue_time():
-    assert renew_at(jwt({"exp": 1100}), 1000.0) == 1050.0
-    assert renew_at(jwt({"exp": 5000}), 1000.0) == 4700.0
-
-
-def test_expired_token_renews_at_expiry():
-    assert renew_at(jwt({"exp": 900}), 1000.0) == 900.0  # lifetime from now is negative → no margin
-
-
-def test_iat_after_exp_renews_at_expiry():
-    assert renew_at(jwt({"iat": 2000, "exp": 1500}), 1000.0) == 1500.0
+def test_nbf_stands_in_for_a_missing_iat():
+    assert renewal_delay(jwt({"nbf": 1000, "exp": 4600})) == 3300.0
 
 
 def test_float_times():
-    assert renew_at(jwt({"iat": 0.5, "exp": 100.5}), 0.0) == 50.5
+    assert renewal_delay(jwt({"iat": 0.5, "exp": 100.5})) == 50.0
 
 
-@pytest.mark.parametrize("claims", [{}, {"exp": "4600"}, {"exp": None}, {"iat": 1}, {"exp": [1]}])
-def test_unknown_lifetime_renews_now(claims):
-    assert renew_at(jwt(claims), 1234.5) == 1234.5
+@pytest.mark.parametrize("claims", [{}, {"exp": "4600"}, {"exp": None}, {"iat": 1}, {"exp": [1]},
+                                    {"exp": 5000}, {"exp": 2000, "iat": "1000"}, {"exp": True, "iat": 0}])
+def test_unknown_lifetime_renews_soon_but_never_at_once(claims):
+    assert renewal_delay(jwt(claims)) == MIN_RENEW_DELAY
 
 
-def test_not_a_jwt_renews_now():
-    assert renew_at("opaque-token", 77.0) == 77.0
+def test_not_a_jwt_renews_soon_but_never_at_once():
+    assert renewal_delay("opaque-token") == MIN_RENEW_DELAY
+    assert renewal_delay(jwt(b64url(b"[1]"))) == MIN_RENEW_DELAY
 
 
-# --- needs_renewal ---------------------------------------------------------------------------
-
-def test_no_token_needs_one():
-    assert needs_renewal(None, 0.0) is True
-
-
-def test_fresh_token_does_not_need_renewal():
-    token = jwt({"iat": 1000, "exp": 4600})
-    assert needs_renewal(token, 1000.0) is False
-    assert needs_renewal(token, 4299.9) is False
+@pytest.mark.parametrize("claims", [{"iat": 2000, "exp": 1500}, {"iat": 0, "exp": 0}, {"iat": 0, "exp": 5}])
+def test_broken_or_tiny_lifetimes_never_spin(claims):
+    assert renewal_delay(jwt(claims)) == MIN_RENEW_DELAY
 
 
-def test_token_needs_renewal_from_renew_at_on():
-    token = jwt({"iat": 1000, "exp": 4600})
-    assert needs_renewal(token, 4300.0) is True
-    assert needs_renewal(token, 5000.0) is True
+def test_remaining_time_from_the_cache_counts_instead_of_the_whole_lifetime():
+    token = jwt({"iat": 0, "exp": 3600})
+    assert renewal_delay(token, remaining=1000.0) == 700.0
+    assert renewal_delay(token, remaining=100.0) == MIN_RENEW_DELAY
+    assert renewal_delay("opaque", remaining=1000.0) == 700.0
+    assert renewal_delay("opaque", remaining=400.0) == 200.0  # margin: half of what is left
 
 
-def test_opaque_token_always_needs_renewal():
-    assert needs_renewal("opaque", 0.0) is True
+# --- TokenKeeper under clock skew --------------------------------------------------------------
+
+def simulate_renewals(browser_offset: float, hours: float = 10.0, lifetime: float = 3600.0) -> list[float]:
+    """The widget keeps a token for `hours`: each renewal the issuer stamps iat/exp with
+    its clock; the browser's clock is `browser_offset` seconds off. Returns the instants
+    (issuer time) tokens were fetched."""
+    keeper, fetched, issuer_now = TokenKeeper(), [], 0.0
+    while issuer_now < hours * 3600:
+        browser_now = issuer_now + browser_offset
+        if keeper.fresh(browser_now) is None:
+            token = jwt({"iat": issuer_now, "exp": issuer_now + lifetime})
+            keeper.received(token, browser_now)
+            fetched.append(issuer_now)
+            assert len(fetched) < 100, f"renewal spins with a browser clock {browser_offset:+.0f} s off"
+        issuer_now = min(keeper.renew_at - browser_offset, issuer_now + 5.0)  # the widget wakes every ≤ 5 s
+    return fetched
 
 
-def test_renew_at_with_a_non_numeric_iat_measures_from_now():
-    token = "h." + b64url(json.dumps({"exp": 2000, "iat": "1000"}).encode()) + ".s"
-    # lifetime counted from now (1000 s to go): renew five minutes before expiry
-    assert renew_at(token, 1000.0) == 1700.0
+@pytest.mark.parametrize("offset", [0.0, 3600.0, -600.0, 86400.0, -86400.0])
+def test_renewal_holds_whatever_the_browser_clock_says(offset):
+    fetched = simulate_renewals(offset)
+    assert len(fetched) == 11  # one at start, then every 55 minutes for 10 hours
+    assert all(b - a == 3300.0 for a, b in zip(fetched, fetched[1:]))  # always before the 3600 s end
+
+
+def test_keeper_hands_out_the_token_until_renewal_is_due():
+    keeper = TokenKeeper()
+    assert keeper.fresh(0.0) is None
+    token = jwt({"iat": 50_000, "exp": 53_600})
+    assert keeper.received(token, 10.0) == 3310.0
+    assert keeper.fresh(3309.9) == token
+    assert keeper.fresh(3310.0) is None
 
 
 # --- the warm-start shortcut: a good access token straight from msal's serialized cache ------
@@ -177,8 +186,8 @@ def msal_cache(now: float, expires_in: int = 3600, scope: str = SCOPE, client_id
 
 
 def test_a_good_token_and_the_username_come_from_the_cache():
-    assert cached_access_token(msal_cache(1000), CID, SCOPE, HOST, 1000) == ("AT", "alice@contoso.test")
-    assert cached_access_token(msal_cache(1000), CID, SCOPE.upper(), HOST.upper(), 1000) == ("AT", "alice@contoso.test")
+    assert cached_access_token(msal_cache(1000), CID, SCOPE, HOST, 1000) == ("AT", "alice@contoso.test", 3600.0)
+    assert cached_access_token(msal_cache(1000), CID, SCOPE.upper(), HOST.upper(), 1000) == ("AT", "alice@contoso.test", 3600.0)
 
 
 @pytest.mark.parametrize("cache, client_id, scope, host, now", [
@@ -202,6 +211,6 @@ def test_anything_else_is_left_to_msal(cache, client_id, scope, host, now):
 def test_a_token_without_its_account_has_no_username():
     cache = json.loads(msal_cache(1000))
     cache["Account"] = {}
-    assert cached_access_token(json.dumps(cache), CID, SCOPE, HOST, 1000) == ("AT", None)
+    assert cached_access_token(json.dumps(cache), CID, SCOPE, HOST, 1000) == ("AT", None, 3600.0)
     del cache["Account"]
-    assert cached_access_token(json.dumps(cache), CID, SCOPE, HOST, 1000) == ("AT", None)
+    assert cached_access_token(json.dumps(cache), CID, SCOPE, HOST, 1000) == ("AT", None, 3600.0)
