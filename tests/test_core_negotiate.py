@@ -76,6 +76,7 @@ def test_ninety_nine_redirects_are_followed_the_hundredth_is_refused():
      "negotiate answered 401: A valid token is required."),
     (503, '{"error":"signalr_unavailable"}', "negotiate answered 503: signalr_unavailable"),
     (502, "<html>bad gateway</html>", "negotiate answered 502"),
+    (500, '{"message":5,"error":""}', "negotiate answered 500"),
     (200, "<html>", "not a JSON object"),
     (200, "[1]", "not a JSON object"),
     (200, "[" * 100_000, "not a JSON object"),
