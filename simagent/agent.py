@@ -14,6 +14,7 @@ import websockets
 from adaptor_core import connection as c
 from adaptor_core.config import function_url
 from adaptor_core.hub_protocol import Invocation
+from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
 
 TokenProvider = Callable[[], Awaitable[str]]
 
@@ -53,6 +54,10 @@ class SimAgent:
     async def invoke(self, target: str, arguments: list) -> None:
         await self._perform(self.core.invoke(target, arguments, time.monotonic()))
 
+    async def invoke_until_answered(self, target: str, arguments: list) -> None:
+        """As the widget acknowledges: kept until the service answers, resent after a reconnect."""
+        await self._perform(self.core.invoke_until_answered(target, arguments, time.monotonic()))
+
     # --- action executor --------------------------------------------------------------
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -74,7 +79,7 @@ class SimAgent:
                         pass  # the reader reports the close
             elif isinstance(action, c.CloseSocket):
                 if self._ws is not None:
-                    await self._ws.close()
+                    await self._ws.close(1000, action.reason)
             elif isinstance(action, c.Connected):
                 if self.register:
                     self._spawn(self._register(action.connection_id))
@@ -92,19 +97,20 @@ class SimAgent:
 
     async def _negotiate(self) -> None:
         try:
-            token = await self.token()
-            r = await self.http.post(function_url(self.functions_url, "negotiate"), headers={"Authorization": f"Bearer {token}"})
-            r.raise_for_status()
-            info = r.json()
-            r = await self.http.post(c.negotiate_url(info["url"]), headers={"Authorization": f"Bearer {info['accessToken']}"})
-            r.raise_for_status()
-            neg = r.json()
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            negotiation = Negotiation(function_url(self.functions_url, ""), await self.token())  # …/api/
+            while True:  # bounded: Negotiation refuses the 100th redirect
+                request = negotiation.request
+                headers = {"Authorization": f"Bearer {request.access_token}"} if request.access_token else {}
+                r = await self.http.post(request.url, headers=headers)
+                step = negotiation.answer(r.status_code, r.text)
+                if isinstance(step, Negotiated):
+                    break
+        except (httpx.HTTPError, NegotiateError) as exc:
             self.errors.append(f"negotiate: {exc}")
             await self._perform(self.core.negotiate_failed(str(exc), time.monotonic()))
             return
-        await self._perform(self.core.negotiated(info["url"], neg["connectionId"], neg["connectionToken"],
-                                                 info["accessToken"], time.monotonic()))
+        await self._perform(self.core.negotiated(step.url, step.connection_id, step.connection_token,
+                                                 step.access_token, time.monotonic()))
 
     async def _socket(self, url: str, socket_id: int) -> None:
         reason = "connection closed"

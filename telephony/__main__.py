@@ -25,7 +25,7 @@ import requests
 from adaptor_core.config import function_url, functions_base
 
 REPO = Path(__file__).resolve().parent.parent
-FINAL = {"accepted", "rejected", "missed", "failed", "expired"}
+FINAL = {"accepted", "rejected", "missed", "failed", "expired", "unacknowledged"}
 
 
 @dataclass

@@ -109,17 +109,6 @@ def reach(state: str, value: float = 0.0) -> HubConnection:
 # --- URLs ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("client_url, expected", [
-    ("https://svc/client/?hub=h", "https://svc/client/negotiate?hub=h&negotiateVersion=1"),
-    ("https://svc/client?hub=h", "https://svc/client/negotiate?hub=h&negotiateVersion=1"),
-    ("https://svc/client/?hub=h&asrs.op=%2Fclient", "https://svc/client/negotiate?hub=h&asrs.op=%2Fclient&negotiateVersion=1"),
-    ("https://svc/client/", "https://svc/client/negotiate?negotiateVersion=1"),
-    ("https://svc/client", "https://svc/client/negotiate?negotiateVersion=1"),
-])
-def test_negotiate_url(client_url, expected):
-    assert c.negotiate_url(client_url) == expected
-
-
-@pytest.mark.parametrize("client_url, expected", [
     ("https://svc/client/?hub=h", "wss://svc/client/?hub=h&id=T&access_token=A"),
     ("http://localhost:8080/client/?hub=h", "ws://localhost:8080/client/?hub=h&id=T&access_token=A"),
     ("https://svc/client/", "wss://svc/client/?id=T&access_token=A"),

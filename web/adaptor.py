@@ -19,7 +19,8 @@ from adaptor_core.config import ConfigMissing, WidgetConfig, resolve_config
 from adaptor_core.notifications import (CreateSession, Deduper, Notification, NotificationError, ack,
                                         first_contact, lookup_query, notify_input, parse_notification,
                                         parse_notify_result, plan_outcome)
-from adaptor_core.tokens import needs_renewal, renew_at
+from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
+from adaptor_core.tokens import TokenKeeper
 
 MARKS: dict[str, float] = {}  # navigation-relative milestones (ms), for diagnostics and benchmarks
 
@@ -92,7 +93,7 @@ class Adaptor:
         self.ws = None
         self._ws_handlers = []
         self._signin_click: asyncio.Future | None = None
-        self._token: str | None = None
+        self.tokens = TokenKeeper()  # when to renew, on this tab's monotonic clock (skew-proof)
         self._tasks: set = set()
         self.delivered = 0
 
@@ -105,14 +106,16 @@ class Adaptor:
     async def acquire_token(self) -> str:
         from signin import SignInFailed, SignInRequired, cached_sign_in
 
-        if self._token is not None and not needs_renewal(self._token, time.time()):
-            return self._token
+        fresh = self.tokens.fresh(now())
+        if fresh is not None:
+            return fresh
         # A reload: a token in this tab's cache that is good for a while; msal is imported
         # later, when a renewal is due.
         cached = cached_sign_in(self.config.ClientId, self.config.Authority, self.config.Scope) \
             if self.signin is None else None
+        remaining = None
         if cached is not None:
-            token, username = cached
+            token, username, remaining = cached
         else:
             self._ensure_signin()
             token = self.signin.silent()
@@ -125,8 +128,8 @@ class Adaptor:
             username = self.signin.username
         self.ui.set_user(username)
         self.ui.show_signin(False)
-        if token != self._token:
-            self._token = token
+        if token != self.tokens.token:
+            self.tokens.received(token, now(), remaining)
             self.spawn(self._renew_before_expiry(token))
         return token
 
@@ -148,20 +151,22 @@ class Adaptor:
             self._signin_click.set_result(True)
 
     async def _renew_before_expiry(self, token: str) -> None:
-        """Keep a fresh token ready so a reconnect never waits on an expired one."""
-        delay = max(5.0, renew_at(token, time.time()) - time.time())
-        await asyncio.sleep(delay)
-        if token == self._token:
+        """Keep a fresh token ready so a reconnect never waits on an expired one. The
+        delay comes from the token's own lifetime (TokenKeeper), never below its floor."""
+        await asyncio.sleep(max(0.0, self.tokens.renew_at - now()))
+        if token == self.tokens.token:
             self._ensure_signin()
             renewed = self.signin.silent(force_refresh=True)
             if renewed:
-                self._token = renewed
+                self.tokens.received(renewed, now())
                 self.spawn(self._renew_before_expiry(renewed))
 
     # seed: startConnection
     def start_connection(self) -> None:
         self.perform(self.core.start(now()))
         self.spawn(self._ticker())
+        # A hidden tab's timers run once a minute; when the agent comes back, catch up at once.
+        document.addEventListener("visibilitychange", create_proxy(lambda _e: self.perform(self.core.tick(now()))))
 
     async def _ticker(self) -> None:
         while True:
@@ -170,52 +175,65 @@ class Adaptor:
 
     def perform(self, actions: list) -> None:
         for action in actions:
-            if isinstance(action, hub.StateChanged):
-                reason = action.reason
-                if action.retry_in:
-                    reason = f"{reason} — retrying in {action.retry_in:.0f} s"
-                self.ui.set_status(action.state, reason)
-                if action.state == hub.State.CONNECTED:
-                    mark("connected")
-            elif isinstance(action, hub.Negotiate):
-                self.spawn(self.connect_to_signalr())
-            elif isinstance(action, hub.OpenSocket):
-                self._open_socket(action.url, action.socket_id)
-            elif isinstance(action, hub.SendText):
-                if self.ws is not None and self.ws.readyState == 1:
-                    self.ws.send(action.text)
-            elif isinstance(action, hub.CloseSocket):
-                if self.ws is not None:
-                    self.ws.close(1000, action.reason[:120])
-            elif isinstance(action, hub.Connected):
-                self.spawn(self.register_client(action.connection_id))
-            elif isinstance(action, hub.Deliver):
-                if action.invocation.target == "ReceiveNotification" and action.invocation.arguments:
-                    self.spawn(self.notify_incoming_call(action.invocation.arguments[0]))
+            try:
+                self._perform_one(action)
+            except Exception as exc:  # one failing action (a JS exception) must not skip the ones after it
+                print(f"adaptor: {action.__class__.__name__} failed: {exc}", file=sys.stderr)
 
-    async def _post(self, url: str, token: str, body: dict | None = None) -> dict:
-        response = await pyfetch(url, method="POST", headers={"Authorization": f"Bearer {token}",
-                                                              "Content-Type": "application/json"},
+    def _perform_one(self, action) -> None:
+        if isinstance(action, hub.StateChanged):
+            reason = action.reason
+            if action.retry_in:
+                reason = f"{reason} — retrying in {action.retry_in:.0f} s"
+            self.ui.set_status(action.state, reason)
+            if action.state == hub.State.CONNECTED:
+                mark("connected")
+        elif isinstance(action, hub.Negotiate):
+            self.spawn(self.connect_to_signalr())
+        elif isinstance(action, hub.OpenSocket):
+            self._open_socket(action.url, action.socket_id)
+        elif isinstance(action, hub.SendText):
+            if self.ws is not None and self.ws.readyState == 1:
+                self.ws.send(action.text)
+        elif isinstance(action, hub.CloseSocket):
+            if self.ws is not None:
+                self.ws.close(1000, action.reason)  # the core keeps it within 123 UTF-8 bytes
+        elif isinstance(action, hub.Connected):
+            self.spawn(self.register_client(action.connection_id))
+        elif isinstance(action, hub.Deliver):
+            if action.invocation.target == "ReceiveNotification" and action.invocation.arguments:
+                self.spawn(self.notify_incoming_call(action.invocation.arguments[0]))
+
+    async def _post(self, url: str, token: str | None, body: dict | None = None) -> tuple[int, str]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        response = await pyfetch(url, method="POST", headers=headers,
                                  body=json.dumps(body) if body is not None else None)
-        data = await response.json() if "json" in (response.headers.get("content-type") or "") else {}
-        if not response.ok:
-            raise RuntimeError(f"{response.status} {data.get('message') or data.get('error') or ''}".strip())
-        return data
+        return response.status, await response.text()
 
     # seed: connectToSignalR (negotiate through the functions, then the service)
     async def connect_to_signalr(self) -> None:
         try:
-            token = await self.acquire_token()
+            # the functions' hub endpoint is /api/ (its negotiate: /api/negotiate), as the JS client names it
+            negotiation = Negotiation(self.config.function_url(""), await self.acquire_token())
             mark("token")
-            info = await self._post(self.config.function_url("negotiate"), token)
-            mark("negotiated")
-            service = await self._post(hub.negotiate_url(info["url"]), info["accessToken"])
+            while True:  # bounded: Negotiation refuses the 100th redirect
+                request = negotiation.request
+                step = negotiation.answer(*await self._post(request.url, request.access_token))
+                if isinstance(step, Negotiated):
+                    break
+                if negotiation.redirects == 1:
+                    mark("negotiated")  # the functions' answer (a redirect to the service)
             mark("service_negotiated")
-        except Exception as exc:  # network down, 5xx, bad JSON: the core schedules a retry
+        except NegotiateError as exc:
+            self.perform(self.core.negotiate_failed(str(exc), now()))
+            return
+        except Exception as exc:  # network down, sign-in trouble: the core schedules a retry
             self.perform(self.core.negotiate_failed(str(exc) or exc.__class__.__name__, now()))
             return
-        self.perform(self.core.negotiated(info["url"], service["connectionId"], service["connectionToken"],
-                                          info["accessToken"], now()))
+        self.perform(self.core.negotiated(step.url, step.connection_id, step.connection_token, step.access_token,
+                                          now()))
 
     def _open_socket(self, url: str, socket_id: int) -> None:
         self._release_socket()
@@ -250,9 +268,10 @@ class Adaptor:
     # seed: registerClient
     async def register_client(self, connection_id: str) -> None:
         try:
-            token = await self.acquire_token()
-            await self._post(self.config.function_url("userclient"), token,
-                             {"connectionId": connection_id, "connectionStatus": 1})
+            status, text = await self._post(self.config.function_url("userclient"), await self.acquire_token(),
+                                            {"connectionId": connection_id, "connectionStatus": 1})
+            if status != 200:
+                raise RuntimeError(f"{status} {error_message(text)}".strip())
         except Exception as exc:  # the core retries on this connection after a backoff
             self.perform(self.core.registration_failed(str(exc), connection_id, now()))
             return
@@ -296,15 +315,24 @@ class Adaptor:
         row.outcome(plan.outcome)
         self.acknowledge_message_received(n, plan.outcome, f"{result.action}/{result.reason}")
 
-    # seed: acknowledgeMessageReceived
+    # seed: acknowledgeMessageReceived (kept until the service answers; sent after a reconnect)
     def acknowledge_message_received(self, n: Notification, outcome: str, reason: str | None = None) -> None:
-        self.perform(self.core.invoke("sendMessage", [ack(n, outcome, reason)], now()))
+        self.perform(self.core.invoke_until_answered("sendMessage", [ack(n, outcome, reason)], now()))
 
     async def on_click_to_act(self, name: str, payload: dict) -> None:
         document.body.dataset.clickToAct = json.dumps(payload)
 
     async def on_cif_event(self, name: str, payload: dict) -> None:
         document.body.dataset.lastCifEvent = name
+
+
+def error_message(text: str) -> str:
+    """The `message` (or `error`) of a JSON error body; '' otherwise."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ""
+    return str(data.get("message") or data.get("error") or "") if isinstance(data, dict) else ""
 
 
 # --- start-up ---------------------------------------------------------------------------

@@ -28,8 +28,8 @@ def _import_msal():
     return msal
 
 
-def cached_sign_in(client_id: str, authority: str, scope: str) -> tuple[str, str | None] | None:
-    """(token, username) when this tab's msal cache holds a token good for a while (a
+def cached_sign_in(client_id: str, authority: str, scope: str) -> tuple[str, str | None, float] | None:
+    """(token, username, seconds left) when this tab's msal cache holds a token good for a while (a
     reload): the widget connects without importing msal. None: ask BrowserSignIn."""
     storage = _session_storage()
     saved = storage.getItem(CACHE_KEY) if storage is not None else None

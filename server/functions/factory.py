@@ -2,6 +2,7 @@
 (server/__init__.py) and the Azure Functions host (functionapp/function_app.py)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from ..auth import TokenValidator
@@ -10,7 +11,7 @@ from ..http_client import make_client
 from ..settings import ConfigError, Settings
 from ..store import Store, open_store
 from .credentials import signalr_credential
-from .handlers import Functions, FunctionsConfig
+from .handlers import DEFAULT_ACK_WINDOW, Functions, FunctionsConfig
 from .signalr_rest import SignalRRest
 
 
@@ -52,6 +53,21 @@ class Built:
     store: Store
 
 
+def ack_window(settings: Settings) -> float:
+    """App setting `AckWindowSeconds`: how long a delivered message waits for its
+    acknowledgement before it ends 'unacknowledged' (default 300)."""
+    raw = settings.extra.get("AckWindowSeconds") or os.environ.get("AckWindowSeconds")
+    if raw is None:
+        return DEFAULT_ACK_WINDOW
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"AckWindowSeconds must be a positive number of seconds, not {raw!r}")
+    return value
+
+
 def build_functions(settings: Settings, setup: FunctionsSetup) -> Built:
     http = make_client(settings.certs_dir / "ca.pem")  # the dev CA is trusted only where it exists
     store = open_store(settings.AzureWebJobsStorage, settings.state_dir, settings.StorageUserTable)
@@ -62,6 +78,7 @@ def build_functions(settings: Settings, setup: FunctionsSetup) -> Built:
         credential = signalr_credential(setup.signalr, setup.authority, bundle if bundle.exists() else None)
     functions = Functions(
         FunctionsConfig(hub=settings.HubName, api_scope=setup.api_scope, signalr=setup.signalr,
-                        upstream_keys=setup.upstream_keys, functions_key=setup.functions_key),
+                        upstream_keys=setup.upstream_keys, functions_key=setup.functions_key,
+                        ack_window=ack_window(settings)),
         validator, store, SignalRRest(setup.signalr, http, credential))
     return Built(functions, validator, store)

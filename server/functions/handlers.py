@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from adaptor_core import hub_protocol as hp
+
 from ..auth import Principal, TokenValidator, bearer_token, forbidden, require_agent, require_sender
 from ..azure_signalr import ConnectionString, verify_upstream_signature
 from ..errors import ApiError
@@ -24,7 +26,10 @@ NOTIFY_TARGET = "ReceiveNotification"  # server → widget (seed)
 ACK_TARGET = "sendMessage"  # widget → functions (seed)
 DEFAULT_TTL = 30
 MAX_TTL = 24 * 3600
+DEFAULT_ACK_WINDOW = 300.0  # seconds after delivery a message may wait for its acknowledgement
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+MAX_USER_ID = 1024  # Azure SignalR's user ids: 1 to 1024 characters
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 OUTCOMES = {"accepted": MessageStatus.ACCEPTED, "rejected": MessageStatus.REJECTED,
             "missed": MessageStatus.MISSED, "failed": MessageStatus.FAILED}
 
@@ -45,6 +50,7 @@ class FunctionsConfig:
     signalr: ConnectionString
     upstream_keys: list[str]  # AccessKeys the upstream signature may be made with
     functions_key: str | None  # `?code=` of the webhook (None: not checked, e.g. behind Azure's own check)
+    ack_window: float = DEFAULT_ACK_WINDOW  # sent and unacknowledged this long → 'unacknowledged'
 
 
 class Functions:
@@ -107,7 +113,7 @@ class Functions:
     def SendMessageToUser(self, req: FunctionRequest) -> FunctionResponse:
         self._sender(req)
         body = req.json_object()
-        user_id = want_str(field_ci(body, "userId"), "userId", max_len=128)
+        user_id = self._user_id(field_ci(body, "userId"))
         payload = self._parse_payload(field_ci(body, "message"))
         message_id = field_ci(body, "messageId")
         if message_id is None:
@@ -120,9 +126,16 @@ class Functions:
             raise ApiError(422, "invalid_field", f"'ttlSeconds' must be an integer from 0 to {MAX_TTL}.")
 
         payload["messageId"] = message_id
+        # One limit, here at the door: the hub record the service sends on (ASCII JSON, as a
+        # service that escapes non-ASCII sends it) must fit what the widget reads.
+        record = len(hp.encode(hp.Invocation(NOTIFY_TARGET, [payload])))
+        if record > hp.MAX_RECORD:
+            raise ApiError(413, "message_too_large",
+                           f"The notification would be a {record:,}-character hub message (JSON, non-ASCII as "
+                           f"\\uXXXX escapes); the limit is {hp.MAX_RECORD:,} characters.")
         now = self.clock()
-        message = Message(message_id, user_id, self.config.hub, json.dumps(payload), MessageStatus.QUEUED,
-                          created=now, expires=now + ttl)
+        message = Message(message_id, user_id, self.config.hub, json.dumps(payload, separators=(",", ":")),
+                          MessageStatus.QUEUED, created=now, expires=now + ttl)
         # Presence comes from the service, not the store: a disconnected event that never
         # arrived (webhook down, crash) must not turn a queued call into a lost "sent" one.
         online = self.signalr.user_exists(self.config.hub, user_id)
@@ -169,6 +182,23 @@ class Functions:
         return {"kept": kept, "removed": removed}
 
     @staticmethod
+    def _user_id(value: Any) -> str:
+        """A SignalR user id as Azure SignalR takes it: 1 to 1024 characters; none of them
+        a control character (the service hands user ids on in HTTP headers)."""
+        if value is None:
+            raise ApiError(400, "missing_field", "'userId' is required.")
+        if not isinstance(value, str):
+            raise ApiError(422, "invalid_field", "'userId' must be a string.")
+        if not 1 <= len(value) <= MAX_USER_ID or not value.strip():
+            raise ApiError(400, "invalid_user_id", f"'userId' must be 1 to {MAX_USER_ID} characters, not all blank"
+                                                   f" (a SignalR user id); this one has {len(value)}.")
+        bad = CONTROL.search(value)
+        if bad:
+            raise ApiError(400, "invalid_user_id", f"'userId' must not contain control characters (U+0000-U+001F, "
+                                                   f"U+007F-U+009F); it has U+{ord(bad.group()):04X} at {bad.start()}.")
+        return value
+
+    @staticmethod
     def _parse_payload(value: Any) -> dict:
         if value is None:
             raise ApiError(400, "missing_field", "'message' is required.")
@@ -199,11 +229,19 @@ class Functions:
         return MessageStatus.SENT if message.status == MessageStatus.QUEUED else message.status
 
     def _expire_if_due(self, message: Message) -> Message:
-        if message.status == MessageStatus.QUEUED and self.clock() > message.expires:
-            if self.store.complete_message(message.message_id, MessageStatus.EXPIRED, "ttl elapsed", self.clock()):
-                event("message.expired", message=message.message_id, user=message.user_id)
-            return self.store.get_message(message.message_id) or message
-        return message
+        """Queued past its TTL → expired; sent and unacknowledged past the ack window →
+        unacknowledged. Both final: a late acknowledgement no longer changes them."""
+        now = self.clock()
+        if message.status == MessageStatus.QUEUED and now > message.expires:
+            final, reason = MessageStatus.EXPIRED, "ttl elapsed"
+        elif message.status == MessageStatus.SENT and now > (message.sent or message.created) + self.config.ack_window:
+            final, reason = MessageStatus.UNACKNOWLEDGED, \
+                f"no acknowledgement within {self.config.ack_window:g} s of delivery"
+        else:
+            return message
+        if self.store.complete_message(message.message_id, final, reason, now):
+            event(f"message.{final}", message=message.message_id, user=message.user_id)
+        return self.store.get_message(message.message_id) or message
 
     def _deliver_open_messages(self, user_id: str) -> None:
         """Queued (and sent but unanswered) messages within their TTL go to the user's
@@ -315,6 +353,7 @@ class Functions:
             raise forbidden("connection_not_yours", f"Connection '{connection_id}' is not recorded for this user.")
         if message.user_id != user_id:
             raise forbidden("message_not_yours", "That message was sent to another user.")
+        message = self._expire_if_due(message)  # an ack after the window finds the message final
         recorded = self.store.complete_message(message_id, status, reason, self.clock())
         event("SendMessageAcknowlegement", message=message_id, user=user_id, connection=connection_id,
               outcome=status, recorded=recorded)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+from adaptor_core.text import is_well_formed, well_formed
 
 from ..errors import ApiError, error_body
 from ..settings import ConfigError
@@ -15,6 +18,7 @@ from ..store import StoreUnavailable
 log = logging.getLogger("functions")
 
 MAX_BODY = 64 * 1024
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only a \uD800-\uDFFF escape can make a lone surrogate
 
 
 class Headers:
@@ -54,7 +58,32 @@ class FunctionRequest:
             raise ApiError(400, "malformed_json", "The body is nested too deeply.") from None
         if not isinstance(value, dict):
             raise ApiError(400, "malformed_json", "The body must be a JSON object.")
+        where = unsendable_text(value) if SURROGATE_ESCAPE.search(self.body.decode("utf-8")) else None
+        if where is not None:
+            raise ApiError(400, "invalid_text", f"'{where}' is not valid Unicode: it holds a lone UTF-16 surrogate "
+                                                "(a \\uD800-\\uDFFF escape without its pair), which cannot be sent "
+                                                "on as UTF-8. Send well-formed text.")
         return value
+
+
+def unsendable_text(value: Any) -> str | None:
+    """The path (`message.comments`, `a[2]`, a key) of the first string in a parsed JSON
+    value, key or value, that cannot be encoded as UTF-8; None when all can."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:  # iterative: bodies may nest deeply
+        item, path = pending.pop()
+        if isinstance(item, str):
+            if not is_well_formed(item):
+                return path or "(body)"
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                child_path = f"{path}.{well_formed(key)}" if path else well_formed(key)
+                if not is_well_formed(key):
+                    return f"{child_path} (a key)"
+                pending.append((child, child_path))
+        elif isinstance(item, list):
+            pending.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(item))))
+    return None
 
 
 @dataclass

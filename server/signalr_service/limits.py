@@ -48,8 +48,9 @@ class Negotiations:
         if not self._per_user[negotiation.user_id]:
             del self._per_user[negotiation.user_id]
 
-    def add(self, negotiation: Pending, now: float) -> str | Refused:
-        """A new connectionToken for it, or why not (too many waiting)."""
+    def add(self, negotiation: Pending, now: float, key: str | None = None) -> str | Refused:
+        """A new connectionToken for it (or `key`: a version 0 negotiate is taken by its
+        connection id), or why not (too many waiting)."""
         self._expire(now)
         if self._per_user[negotiation.user_id] >= self.per_user:
             return Refused(f"{self.per_user} negotiations per user may wait for their WebSocket at once; "
@@ -57,7 +58,7 @@ class Negotiations:
         if len(self._pending) >= self.total:
             return Refused(f"{self.total} negotiations in all are waiting for their WebSocket; "
                            f"try again within {self.lifetime:g} s")
-        token = secrets.token_urlsafe(24)
+        token = key or secrets.token_urlsafe(24)
         self._pending[token] = (now + self.lifetime, negotiation)
         self._per_user[negotiation.user_id] += 1
         return token

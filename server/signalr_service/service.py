@@ -2,7 +2,13 @@
 `POST /client/negotiate`, WebSocket `/client/`, REST `/api/v1/hubs/...` and
 `POST /api/hubs/{hub}/:generateToken`. REST calls carry a token signed with an access key
 (`aud` = the request URL) or, as Azure accepts them, an Entra ID token of the service's
-tenant for `https://signalr.azure.com` from a principal holding a SignalR role."""
+tenant for `https://signalr.azure.com` from a principal holding a SignalR role.
+
+Negotiate answers version 1 (`connectionToken`, the WebSocket's `id=`) when asked for
+`negotiateVersion=1` or later, version 0 (`connectionId` is the `id=`) otherwise; a
+WebSocket without `id` (clients that skip negotiation after the functions' redirect, as
+pysignalr and signalrcore do) gets a new connection. Message types a client sends that
+the service does not speak are skipped (docs/signalr-protocol.md)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +18,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jwt
 from starlette.requests import Request
@@ -33,6 +39,7 @@ log = logging.getLogger("signalr")
 HANDSHAKE_TIMEOUT = 15
 MAX_FRAME = 256 * 1024  # uvicorn drops larger frames (1009); hub records are capped lower
 MAX_REST_BODY = 1024 * 1024  # Azure SignalR's REST API: 1 MB a message body
+MAX_USER_ID = 1024  # Azure SignalR's REST API takes user ids of 1 to 1024 characters
 
 
 def _event(name: str, **fields) -> None:
@@ -131,18 +138,24 @@ class SignalRService:
         hub = self._hub(request.query_params.get("hub"))
         if hub is None:
             return _error(400, "invalid_hub", "The 'hub' query parameter is missing or invalid.")
+        requested = request.query_params.get("negotiateVersion", "0")
+        if not (requested.isascii() and requested.isdigit()):
+            return _error(400, "invalid_negotiate_version", "'negotiateVersion' must be a non-negative integer.")
         claims = self._client_claims(self._bearer(request), hub)
         if claims is None:
             return _error(401, "unauthorized", "A valid client access token for this hub is required.")
         connection_id = uuid.uuid4().hex
-        connection_token = self.negotiations.add(Negotiation(connection_id, hub, token_user_id(claims)),
-                                                 time.monotonic())
-        if isinstance(connection_token, Refused):
-            return _error(429, "too_many_negotiations", connection_token.error)
-        return JSONResponse({
-            "negotiateVersion": 1, "connectionId": connection_id, "connectionToken": connection_token,
-            "availableTransports": [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}],
-        })
+        version = min(int(requested), 1)
+        # version 1: a secret token is the WebSocket's id; version 0: the connection id is
+        key = self.negotiations.add(Negotiation(connection_id, hub, token_user_id(claims)), time.monotonic(),
+                                    key=None if version >= 1 else connection_id)
+        if isinstance(key, Refused):
+            return _error(429, "too_many_negotiations", key.error)
+        answer = {"negotiateVersion": version, "connectionId": connection_id}
+        if version >= 1:
+            answer["connectionToken"] = key
+        answer["availableTransports"] = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
+        return JSONResponse(answer)
 
     # --- WebSocket --------------------------------------------------------------------
     async def websocket(self, websocket: WebSocket) -> None:
@@ -152,7 +165,12 @@ class SignalRService:
         # query; other clients (the JS client under Node) send the Authorization header.
         token = params.get("access_token") or self._bearer(websocket)
         claims = self._client_claims(token, hub or "")
-        negotiation = self.negotiations.take(params.get("id", ""), time.monotonic())
+        if "id" in params:
+            negotiation = self.negotiations.take(params["id"], time.monotonic())
+        elif hub is not None and claims is not None:  # no negotiate: a new connection (transport protocol)
+            negotiation = Negotiation(uuid.uuid4().hex, hub, token_user_id(claims))
+        else:
+            negotiation = None
         if hub is None or claims is None or negotiation is None or negotiation.hub != hub \
                 or negotiation.user_id != token_user_id(claims):
             await websocket.close(code=1008)  # before accept: the client sees HTTP 403
@@ -224,8 +242,11 @@ class SignalRService:
             return
         if isinstance(message, hp.Close):
             raise _ClientClosed(message.error)
-        if isinstance(message, hp.Unsupported):
-            raise hp.ProtocolError(f"message type {message.type} (streaming/stateful reconnect) is not supported")
+        if isinstance(message, hp.Unsupported):  # skipped; a StreamInvocation still gets its answer
+            if message.invocation_id is not None:
+                await conn.send_text(hp.encode(hp.Completion(
+                    message.invocation_id, error="Streaming invocations are not supported in serverless mode.")))
+            return
         await conn.connected_event  # the functions hear of the connection before its messages
         response = await self.upstream.invocation(conn, message.target, message.arguments, message.invocation_id)
         if message.invocation_id is None:
@@ -264,7 +285,9 @@ class SignalRService:
             for conn in list(self.registry.by_id.values()):
                 if now - conn.last_received > self.config.timeout:
                     _event("timeout", connection=conn.connection_id, user=conn.user_id)
-                    await self._close(conn, "Server timeout elapsed without receiving a message from the client.")
+                    # as ASP.NET Core SignalR closes a client that went quiet: it may come back
+                    await self._close(conn, "Server timeout elapsed without receiving a message from the client.",
+                                      allow_reconnect=True)
                 elif now - conn.last_sent >= self.config.keepalive:
                     await conn.send_text(ping)
 
@@ -278,6 +301,13 @@ class SignalRService:
             await self._close(conn, "Server is shutting down.", allow_reconnect=True)
 
     # --- REST API ----------------------------------------------------------------------
+    @staticmethod
+    def _raw_path(request: Request) -> str:
+        """The path as the caller sent it (percent-escapes kept): `alice%40contoso.com`
+        stays so, as in the REST token's audience and in Azure's routing."""
+        raw = request.scope.get("raw_path")
+        return raw.decode("latin-1") if raw else quote(request.url.path)
+
     async def _rest_auth(self, request: Request) -> JSONResponse | None:
         token = self._bearer(request) or ""
         try:
@@ -286,7 +316,7 @@ class SignalRService:
             alg = None
         if alg == "RS256" and self.config.entra is not None:
             return await self._entra_auth(token)
-        audience = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        audience = f"{request.url.scheme}://{request.url.netloc}{self._raw_path(request)}"
         try:
             decode_service_token(token, self.config.keys, audience)
         except jwt.InvalidTokenError:
@@ -348,7 +378,17 @@ class SignalRService:
         hub = await self._rest_hub(request)
         if isinstance(hub, Response):
             return hub
-        kind, ident = request.path_params.get("kind"), request.path_params.get("ident")
+        kind, ident = request.path_params.get("kind"), None
+        if kind is not None:
+            segments = self._raw_path(request).split("/")  # ['', 'api', 'v1', 'hubs', hub, kind, ident]
+            if len(segments) != 7:
+                return _error(404, "not_found", "Unknown REST resource.")
+            try:
+                ident = unquote(segments[6], errors="strict")
+            except UnicodeDecodeError:
+                return _error(400, "invalid_path", "The path is not percent-encoded UTF-8.")
+            if kind == "users" and not 1 <= len(ident) <= MAX_USER_ID:
+                return _error(400, "invalid_user_id", f"A user id is 1 to {MAX_USER_ID} characters.")
         if kind is None:
             targets = self.registry.for_hub(hub)
         elif kind == "users":
@@ -378,7 +418,7 @@ class SignalRService:
             WebSocketRoute("/client/", self.websocket),
             Route("/api/hubs/{hub}/:generateToken", self.generate_token, methods=["POST"]),
             Route("/api/v1/hubs/{hub}", self.rest, methods=["POST"]),
-            Route("/api/v1/hubs/{hub}/{kind}/{ident}", self.rest, methods=["POST", "HEAD", "GET", "DELETE"]),
+            Route("/api/v1/hubs/{hub}/{kind}/{ident:path}", self.rest, methods=["POST", "HEAD", "GET", "DELETE"]),
         ]
 
 

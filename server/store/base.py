@@ -14,10 +14,10 @@ class StoreConflict(RuntimeError):
 
 
 class MessageStatus:
-    QUEUED, SENT, ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED = (
-        "queued", "sent", "accepted", "rejected", "missed", "failed", "expired")
+    QUEUED, SENT, ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED, UNACKNOWLEDGED = (
+        "queued", "sent", "accepted", "rejected", "missed", "failed", "expired", "unacknowledged")
     OPEN = (QUEUED, SENT)  # may still be delivered / acknowledged
-    FINAL = (ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED)
+    FINAL = (ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED, UNACKNOWLEDGED)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,18 @@ Connections keep the sample's ConnectionEntity shape: PartitionKey = user id, Ro
 connection id, HubName, ConnectionStatus. Messages live in `<table>Messages` with
 PartitionKey = message id (ids are unique across users; insert fails on a duplicate).
 Conditional writes use ETags so two acks can't both complete one message. Filters are
-always parameterised: the SDK escapes the values."""
+always parameterised: the SDK escapes the values.
+
+Table limits honoured here (docs/storage.md): a string property holds at most 64 KiB of
+UTF-16 (32K characters), so a message's payload is split over `Payload`, `Payload1`, …;
+key values may not contain / \\ # ? or control characters, so keys are stored with
+those (and %) percent-escaped. The functions refuse at the door what could still not fit
+(a notification longer than one hub record)."""
 from __future__ import annotations
 
+import re
 from typing import Callable, TypeVar
+from urllib.parse import unquote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (AzureError, ResourceExistsError, ResourceModifiedError,
@@ -21,15 +29,55 @@ DEV_STORAGE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
                "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
                "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;")
 MESSAGE_ROW = "message"
+STRING_UNITS = 32_000  # UTF-16 code units per string property (the limit is 64 KiB = 32,768 units)
+KEY_UNSAFE = re.compile("[%/\\\\#?\x00-\x1f\x7f-\x9f]")  # disallowed in PartitionKey/RowKey (and % itself)
+
+
+def key(value: str) -> str:
+    """A PartitionKey/RowKey value for any string: the characters Tables refuses in keys
+    (/ \\ # ? and U+0000-U+001F, U+007F-U+009F) and % are percent-escaped."""
+    return KEY_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), value)
+
+
+def unkey(value: str) -> str:
+    return unquote(value) if "%" in value else value
+
+
+def utf16_chunks(text: str, units: int = STRING_UNITS) -> list[str]:
+    """`text` in pieces of at most `units` UTF-16 code units, never splitting a character."""
+    if text.isascii():
+        return [text[i:i + units] for i in range(0, len(text), units)] or [""]
+    chunks, current, size = [], [], 0
+    for ch in text:
+        width = 2 if ord(ch) > 0xFFFF else 1
+        if size + width > units:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(ch)
+        size += width
+    chunks.append("".join(current))
+    return chunks
+
+
+def payload_properties(payload: str) -> dict[str, str]:
+    return {f"Payload{i or ''}": chunk for i, chunk in enumerate(utf16_chunks(payload))}
+
+
+def payload_of(e) -> str:
+    parts, i = [e["Payload"]], 1
+    while f"Payload{i}" in e:
+        parts.append(e[f"Payload{i}"])
+        i += 1
+    return "".join(parts)
 
 
 def _connection(e) -> Connection:
-    return Connection(e["PartitionKey"], e["RowKey"], e.get("HubName", ""), int(e.get("ConnectionStatus", 0)),
-                      float(e.get("Updated", 0)))
+    return Connection(unkey(e["PartitionKey"]), unkey(e["RowKey"]), e.get("HubName", ""),
+                      int(e.get("ConnectionStatus", 0)), float(e.get("Updated", 0)))
 
 
 def _message(e) -> Message:
-    return Message(e["PartitionKey"], e["UserId"], e["HubName"], e["Payload"], e["Status"], float(e["Created"]),
+    return Message(unkey(e["PartitionKey"]), e["UserId"], e["HubName"], payload_of(e), e["Status"], float(e["Created"]),
                    float(e["Expires"]), e.get("Reason") or None, e.get("Sent"), e.get("Completed"), int(e.get("Deliveries", 0)))
 
 
@@ -59,11 +107,11 @@ class TableStore:
 
     # connections
     def upsert_connection(self, conn: Connection) -> bool:
-        entity = {"PartitionKey": conn.user_id, "RowKey": conn.connection_id, "HubName": conn.hub,
+        entity = {"PartitionKey": key(conn.user_id), "RowKey": key(conn.connection_id), "HubName": conn.hub,
                   "ConnectionStatus": conn.status, "Updated": conn.updated}
         previous = self.get_connection(conn.connection_id)
         if previous is not None and previous.user_id != conn.user_id:
-            self._call(lambda: self.connections.delete_entity(previous.user_id, previous.connection_id))
+            self._call(lambda: self.connections.delete_entity(key(previous.user_id), key(previous.connection_id)))
             previous = None
         try:
             self._call(lambda: self.connections.create_entity(entity))
@@ -74,7 +122,7 @@ class TableStore:
 
     def get_connection(self, connection_id: str) -> Connection | None:
         rows = self._call(lambda: list(self.connections.query_entities(
-            "RowKey eq @id", parameters={"id": connection_id})))
+            "RowKey eq @id", parameters={"id": key(connection_id)})))
         return _connection(rows[0]) if rows else None
 
     def remove_connection(self, connection_id: str) -> bool:
@@ -82,14 +130,14 @@ class TableStore:
         if conn is None:
             return False
         try:
-            self._call(lambda: self.connections.delete_entity(conn.user_id, connection_id))
+            self._call(lambda: self.connections.delete_entity(key(conn.user_id), key(connection_id)))
         except ResourceNotFoundError:
             return False
         return True
 
     def user_connections(self, user_id: str, hub: str) -> list[Connection]:
         rows = self._call(lambda: list(self.connections.query_entities(
-            "PartitionKey eq @u and HubName eq @h and ConnectionStatus eq 1", parameters={"u": user_id, "h": hub})))
+            "PartitionKey eq @u and HubName eq @h and ConnectionStatus eq 1", parameters={"u": key(user_id), "h": hub})))
         return [_connection(r) for r in rows]
 
     def all_connections(self, hub: str) -> list[Connection]:
@@ -100,15 +148,15 @@ class TableStore:
         stale = self.all_connections(hub)
         for conn in stale:
             try:
-                self._call(lambda: self.connections.delete_entity(conn.user_id, conn.connection_id))
+                self._call(lambda: self.connections.delete_entity(key(conn.user_id), key(conn.connection_id)))
             except ResourceNotFoundError:
                 pass
         return len(stale)
 
     # messages
     def add_message(self, m: Message) -> None:
-        entity = {"PartitionKey": m.message_id, "RowKey": MESSAGE_ROW, "UserId": m.user_id, "HubName": m.hub,
-                  "Payload": m.payload, "Status": m.status, "Created": m.created, "Expires": m.expires,
+        entity = {"PartitionKey": key(m.message_id), "RowKey": MESSAGE_ROW, "UserId": m.user_id, "HubName": m.hub,
+                  **payload_properties(m.payload), "Status": m.status, "Created": m.created, "Expires": m.expires,
                   "Deliveries": m.deliveries}
         try:
             self._call(lambda: self.messages.create_entity(entity))
@@ -117,7 +165,7 @@ class TableStore:
 
     def _entity(self, message_id: str):
         try:
-            return self._call(lambda: self.messages.get_entity(message_id, MESSAGE_ROW))
+            return self._call(lambda: self.messages.get_entity(key(message_id), MESSAGE_ROW))
         except ResourceNotFoundError:
             return None
 
@@ -136,7 +184,7 @@ class TableStore:
                 return False
             try:
                 self._call(lambda: self.messages.update_entity(
-                    {"PartitionKey": message_id, "RowKey": MESSAGE_ROW, **patch}, mode=UpdateMode.MERGE,
+                    {"PartitionKey": key(message_id), "RowKey": MESSAGE_ROW, **patch}, mode=UpdateMode.MERGE,
                     etag=e.metadata["etag"], match_condition=MatchConditions.IfNotModified))
                 return True
             except ResourceModifiedError:
