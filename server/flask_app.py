@@ -2,8 +2,8 @@
 error handlers, so browsers and scripts never see an HTML error page."""
 from __future__ import annotations
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .errors import ApiError, error_body
 from .settings import Settings
@@ -52,6 +52,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        return error_response(413, "body_too_large", f"The body is larger than the limit of {limit:,} bytes.")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

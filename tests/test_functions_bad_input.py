@@ -349,7 +349,8 @@ def run_socket(stack, token, send_first, then=None):
         await ws.send(send_first)
         if then is not None:
             received.append(await asyncio.wait_for(ws.recv(), 5))
-            await ws.send(then)
+            for frame in ([then] if isinstance(then, str) else then):
+                await ws.send(frame)
         try:
             while True:
                 received.append(await asyncio.wait_for(ws.recv(), 5))
@@ -371,7 +372,7 @@ def test_messagepack_handshake_is_refused(stack, tokens):
     ("this is not json" + hp.RS, "malformed JSON"),
     ('{"type": "99"}' + hp.RS, "unknown message type"),
     ('{"type": 1, "target": 5}' + hp.RS, "target"),
-    ("x" * 70_000 + hp.RS, "larger than"),
+    (["x" * 150_000, "x" * 150_000 + hp.RS], "larger than"),  # one record over two frames
 ])
 def test_garbage_frames_close_with_an_error(stack, tokens, frame, needle):
     got = run_socket(stack, tokens["alice"], HANDSHAKE, then=frame)

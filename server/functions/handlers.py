@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from adaptor_core import hub_protocol as hp
-
 from ..auth import Principal, TokenValidator, bearer_token, forbidden, require_agent, require_sender
 from ..azure_signalr import ConnectionString, verify_upstream_signature
 from ..errors import ApiError
 from ..store import Connection, Message, MessageStatus, Store, StoreConflict
-from .http import FunctionRequest, FunctionResponse, field_ci, want_str
+from .http import FunctionRequest, FunctionResponse, field_ci, require_sendable, want_str
 from .signalr_rest import SignalRRest, SignalRUnavailable
 
 log = logging.getLogger("functions")
@@ -126,13 +124,6 @@ class Functions:
             raise ApiError(422, "invalid_field", f"'ttlSeconds' must be an integer from 0 to {MAX_TTL}.")
 
         payload["messageId"] = message_id
-        # One limit, here at the door: the hub record the service sends on (ASCII JSON, as a
-        # service that escapes non-ASCII sends it) must fit what the widget reads.
-        record = len(hp.encode(hp.Invocation(NOTIFY_TARGET, [payload])))
-        if record > hp.MAX_RECORD:
-            raise ApiError(413, "message_too_large",
-                           f"The notification would be a {record:,}-character hub message (JSON, non-ASCII as "
-                           f"\\uXXXX escapes); the limit is {hp.MAX_RECORD:,} characters.")
         now = self.clock()
         message = Message(message_id, user_id, self.config.hub, json.dumps(payload, separators=(",", ":")),
                           MessageStatus.QUEUED, created=now, expires=now + ttl)
@@ -184,7 +175,8 @@ class Functions:
     @staticmethod
     def _user_id(value: Any) -> str:
         """A SignalR user id as Azure SignalR takes it: 1 to 1024 characters; none of them
-        a control character (the service hands user ids on in HTTP headers)."""
+        a control character (the service hands user ids on in HTTP headers); not a URL
+        dot-segment. Every other character is escaped in the REST URL (docs/signalr-protocol.md)."""
         if value is None:
             raise ApiError(400, "missing_field", "'userId' is required.")
         if not isinstance(value, str):
@@ -192,6 +184,9 @@ class Functions:
         if not 1 <= len(value) <= MAX_USER_ID or not value.strip():
             raise ApiError(400, "invalid_user_id", f"'userId' must be 1 to {MAX_USER_ID} characters, not all blank"
                                                    f" (a SignalR user id); this one has {len(value)}.")
+        if value in (".", ".."):  # a URL path resolves these away: no REST call could name this user
+            raise ApiError(400, "invalid_user_id", "'userId' cannot be '.' or '..': the REST API names a user in the"
+                                                   " URL path, where these are dot-segments.")
         bad = CONTROL.search(value)
         if bad:
             raise ApiError(400, "invalid_user_id", f"'userId' must not contain control characters (U+0000-U+001F, "
@@ -205,8 +200,9 @@ class Functions:
         if isinstance(value, str):  # the seed sent the message as a JSON string
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ApiError(422, "invalid_field", "'message' is a string but not JSON.") from None
+            require_sendable(value, "message")
         if not isinstance(value, dict):
             raise ApiError(422, "invalid_field", "'message' must be an object (or its JSON text).")
         want_str(field_ci(value, "PhoneNumber"), "message.PhoneNumber", max_len=64)

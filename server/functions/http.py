@@ -17,7 +17,7 @@ from ..store import StoreUnavailable
 
 log = logging.getLogger("functions")
 
-MAX_BODY = 64 * 1024
+MAX_BODY = 64 * 1024  # the one size limit of a notification (adaptor_core.hub_protocol.MAX_RECORD)
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only a \uD800-\uDFFF escape can make a lone surrogate
 
 
@@ -47,7 +47,8 @@ class FunctionRequest:
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object, or a 413/415/400 ApiError."""
         if len(self.body) > MAX_BODY:
-            raise ApiError(413, "body_too_large", f"The body is larger than {MAX_BODY // 1024} KiB.")
+            raise ApiError(413, "body_too_large", f"The body is {len(self.body):,} bytes; the limit is "
+                                                  f"{MAX_BODY:,} bytes (64 KiB).")
         if self.mimetype != "application/json":
             raise ApiError(415, "unsupported_media_type", "Send the body as Content-Type: application/json.")
         try:
@@ -58,12 +59,20 @@ class FunctionRequest:
             raise ApiError(400, "malformed_json", "The body is nested too deeply.") from None
         if not isinstance(value, dict):
             raise ApiError(400, "malformed_json", "The body must be a JSON object.")
-        where = unsendable_text(value) if SURROGATE_ESCAPE.search(self.body.decode("utf-8")) else None
-        if where is not None:
-            raise ApiError(400, "invalid_text", f"'{where}' is not valid Unicode: it holds a lone UTF-16 surrogate "
-                                                "(a \\uD800-\\uDFFF escape without its pair), which cannot be sent "
-                                                "on as UTF-8. Send well-formed text.")
+        if SURROGATE_ESCAPE.search(self.body.decode("utf-8")):
+            require_sendable(value)
         return value
+
+
+def require_sendable(value: Any, prefix: str = "") -> None:
+    """A 400 naming the first string of a parsed JSON value (key or value) that cannot be
+    encoded as UTF-8, so could be sent on to no service, store or browser unchanged."""
+    where = unsendable_text(value)
+    if where is not None:
+        where = f"{prefix}.{where}" if prefix and where != "(body)" else prefix or where
+        raise ApiError(400, "invalid_text", f"'{where}' is not valid Unicode: it holds a lone UTF-16 surrogate "
+                                            "(a \\uD800-\\uDFFF escape without its pair), which cannot be sent "
+                                            "on as UTF-8. Send well-formed text.")
 
 
 def unsendable_text(value: Any) -> str | None:
