@@ -227,9 +227,13 @@ class SignalRService:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(message.get("code", 1000))
-            if message.get("text") is None:
-                raise hp.ProtocolError("binary frames are not part of the JSON hub protocol")
-            records = reader.feed(message["text"])
+            text = message.get("text")
+            if text is None:  # as ASP.NET Core's transport: a binary frame's bytes are read as well
+                try:
+                    text = (message.get("bytes") or b"").decode("utf-8")
+                except UnicodeDecodeError:
+                    raise hp.ProtocolError("a binary frame that is not UTF-8 text") from None
+            records = reader.feed(text)
             if records:
                 return records
 
