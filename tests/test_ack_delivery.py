@@ -28,12 +28,14 @@ def sign_in(stack):
     return ident, ident.agent_result("alice")["access_token"], Api(stack, ident.sender_token())
 
 
-def test_a_call_never_acknowledged_ends_unacknowledged_and_a_late_ack_changes_nothing(short_window):
-    ident, token, sender = sign_in(short_window)
-    message_id = unique("no-ack")
+def late_ack(stack, look_in_between: bool) -> tuple[Api, str]:
+    """Deliver a call to alice, leave it unanswered past the ack window, then acknowledge
+    it; `look_in_between`: GET its status before the late ack (it must be final by then)."""
+    ident, token, sender = sign_in(stack)
+    message_id = unique("late-ack")
 
     async def scenario():
-        agent = new_agent(short_window, token)
+        agent = new_agent(stack, token)
         await agent.start()
         await agent.wait_registered()
         try:
@@ -42,37 +44,26 @@ def test_a_call_never_acknowledged_ends_unacknowledged_and_a_late_ack_changes_no
                                          "message": call_payload()})
             assert r.json()["status"] == "sent"
             await next_notification(agent, message_id)
-            assert (await asyncio.to_thread(status_of, sender, message_id))["status"] == "sent"
             await asyncio.sleep(ACK_WINDOW + 0.5)
-            body = await asyncio.to_thread(status_of, sender, message_id)
-            assert body["status"] == "unacknowledged" and "2 s" in body["reason"] and body["completedAt"]
+            if look_in_between:
+                body = await asyncio.to_thread(status_of, sender, message_id)
+                assert body["status"] == "unacknowledged" and "2 s" in body["reason"] and body["completedAt"]
             await agent.invoke("sendMessage", [{"messageId": message_id, "outcome": "Accepted"}])
             await asyncio.sleep(0.5)
-            assert (await asyncio.to_thread(status_of, sender, message_id))["status"] == "unacknowledged"
         finally:
             await agent.stop()
     run_async(scenario())
+    return sender, message_id
+
+
+def test_a_call_never_acknowledged_ends_unacknowledged_and_a_late_ack_changes_nothing(short_window):
+    sender, message_id = late_ack(short_window, look_in_between=True)
+    assert status_of(sender, message_id)["status"] == "unacknowledged"
 
 
 def test_the_window_also_ends_a_call_nobody_looks_at_before_the_late_ack(short_window):
     """No GET in between: the late ack itself finds the message past its window."""
-    ident, token, sender = sign_in(short_window)
-    message_id = unique("late-ack")
-
-    async def scenario():
-        agent = new_agent(short_window, token)
-        await agent.start()
-        await agent.wait_registered()
-        try:
-            await asyncio.to_thread(sender.call, "POST", "/api/SendMessageToUser",
-                                    {"userId": ident.oid("alice"), "messageId": message_id, "message": call_payload()})
-            await next_notification(agent, message_id)
-            await asyncio.sleep(ACK_WINDOW + 0.5)
-            await agent.invoke("sendMessage", [{"messageId": message_id, "outcome": "Accepted"}])
-            await asyncio.sleep(0.5)
-        finally:
-            await agent.stop()
-    run_async(scenario())
+    sender, message_id = late_ack(short_window, look_in_between=False)
     assert status_of(sender, message_id)["status"] == "unacknowledged"
 
 

@@ -254,3 +254,29 @@ def test_12_click_to_act_reaches_the_widget(context, e2e):
     payload = json.loads(widget.locator("body").get_attribute("data-click-to-act"))
     assert payload["value"] == MARIA[0] and payload["entityLogicalName"] == "contact"
     shot(page, "12-click-to-act")
+
+
+def test_13_a_service_close_without_reconnect_stops_the_widget_and_says_why(context, e2e):
+    """The service closes the agent's connection through its REST API (Close without
+    allowReconnect) with a long non-ASCII reason: the widget closes its socket (the reason
+    cut to the WebSocket's 123 UTF-8 bytes, or the browser throws), shows why, and does
+    not come back on its own."""
+    from tests.test_inputs_at_the_door import local_signalr
+
+    stack, identity, sender = e2e
+    page, widget = open_host(context, stack)
+    frame = widget_frame(page)
+    connection_id = frame.evaluate("() => document.body.dataset.registered")
+    reason = "Connexion fermée par l’administrateur — réessayez plus tard. " * 4
+    service = local_signalr(stack)
+    url = service.rest_url("myhub", "connections", connection_id)
+    r = stack.session().delete(url, params={"reason": reason}, headers={"Authorization": f"Bearer {service.rest_token(url)}"})
+    assert r.status_code == 200
+    widget.locator("#status[data-state=disconnected]").wait_for(timeout=15_000)
+    shown = widget.locator("#status-reason").text_content()
+    assert "asked not to reconnect" in shown and reason.strip() in shown
+    time.sleep(3)  # a reconnect would start at once (first retry: 0 s) and show within the core's 1 s tick
+    states = frame.evaluate("() => window.__states")
+    since_connected = states[len(states) - 1 - states[::-1].index("connected"):]
+    assert since_connected == ["connected", "disconnected"], states
+    shot(page, "13-service-close")
