@@ -252,3 +252,6 @@ def test_a_user_with_such_an_id_gets_the_call_live_from_the_local_service(stack,
                     if isinstance(message, hp.Invocation) and message.arguments[0]["messageId"] == message_id:
                         return message
     assert run_async(scenario()).target == "ReceiveNotification"
+    if not user_id.isascii():  # no upstream header can carry it: reported, not a crash
+        log = stack.log.read_text()
+        assert "upstream.unsendable" in log and "UnicodeEncodeError" not in log

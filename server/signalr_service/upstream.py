@@ -33,12 +33,18 @@ class Upstream:
 
     async def _post(self, conn: ClientConnection, category: str, event: str, body: dict,
                     retries: tuple[float, ...] = ()) -> httpx.Response | None:
+        headers = self._headers(conn, category, event)
+        if not all(v.isascii() for v in headers.values()):
+            # HTTP header values are ASCII here; how Azure carries such a user id (or claim)
+            # upstream is not documented, so the event is reported lost rather than guessed.
+            log.error(json.dumps({"event": "upstream.unsendable", "connection": conn.connection_id,
+                                  "upstream": event, "reason": "a header value is not ASCII (user id or claims)"}))
+            return None
         for delay in (0.0, *retries):
             if delay:
                 await asyncio.sleep(delay)
             try:
-                response = await self.http.post(self.url, headers=self._headers(conn, category, event),
-                                                content=json.dumps(body))
+                response = await self.http.post(self.url, headers=headers, content=json.dumps(body))
             except httpx.HTTPError as exc:
                 log.warning(json.dumps({"event": "upstream.unreachable", "connection": conn.connection_id,
                                         "upstream": event, "error": str(exc)}))
