@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 RS = "\x1e"
-MAX_RECORD = 64 * 1024  # longer records are refused: a hub message here is a small JSON object
+# Longer records are refused. One limit holds end to end: the functions take request
+# bodies of at most 64 KiB (UTF-8), and JSON-escaping grows text at most threefold (a
+# 2-byte é becomes \u00e9, a 4-byte emoji a 12-character surrogate pair), so every
+# notification the functions accept fits in one record here, whichever way the service
+# encodes it (docs/signalr-protocol.md, "Sizes").
+MAX_RECORD = 256 * 1024
 
 
 class ProtocolError(ValueError):
