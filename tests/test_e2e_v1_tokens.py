@@ -31,12 +31,13 @@ def test_widget_console_and_cli_with_v1_tokens_and_api_prefix(playwright_instanc
     with chromium_context(playwright_instance, stack.certs) as context:
         page = context.new_page()
         negotiations = []
-        context.on("request", lambda r: negotiations.append(r) if r.url.endswith("/negotiate") else None)
+        context.on("request", lambda r: negotiations.append(r) if r.url.split("?")[0].endswith("/negotiate") else None)
         sign_in_popup(context, page, f"{stack.url}/", "alice")
         widget = page.frame_locator("#widget-frame")
         widget.locator("body[data-registered]").wait_for(timeout=60_000)
         ours = [r for r in negotiations if "/api/" in r.url]
-        assert [r.url for r in ours] == [f"https://localhost:{stack.port}/api/negotiate"]
+        # negotiateVersion=1: the widget asks for version 1 answers, as the official client does
+        assert [r.url for r in ours] == [f"https://localhost:{stack.port}/api/negotiate?negotiateVersion=1"]
         token = ours[0].headers["authorization"].split(" ", 1)[1]
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["ver"] == "1.0" and claims["iss"].startswith("https://sts.windows.net/")

@@ -138,7 +138,7 @@ def test_generate_token_makes_client_tokens_the_service_accepts(stack, msi_env):
     claims = jwt.decode(client_token, options={"verify_signature": False})
     assert claims["asrs.s.uid"] == "u-42" and claims["exp"] - claims["iat"] == 300
     assert claims["aud"] == "https://127.0.0.1/client/?hub=myhub"
-    negotiate = stack.session().post(f"{stack.url}/client/negotiate?hub=myhub",
+    negotiate = stack.session().post(f"{stack.url}/client/negotiate?hub=myhub&negotiateVersion=1",
                                      headers={"Authorization": f"Bearer {client_token}"})
     assert negotiate.status_code == 200 and negotiate.json()["connectionToken"]
     assert stack.session().post(url, params={"api-version": "2022-06-01"}, headers=auth).status_code == 400
