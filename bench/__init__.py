@@ -15,12 +15,3 @@ to bench/results/<name>.json, plots to docs/benchmarks/<name>*.png; report.py ho
 everything about writing them down.
 """
 
-
-def run_async(coro):
-    """asyncio.run in a worker thread: Playwright's sync API keeps an event loop running in
-    the calling thread (the benchmarks' and the tests'), where asyncio.run() would refuse."""
-    import asyncio
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()

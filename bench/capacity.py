@@ -17,11 +17,12 @@ from pathlib import Path
 import jwt
 
 from . import profile, report
-from .identity import Tenant, agent_tokens, load_username, sender_token
+from testkit.tenant import Tenant, agent_tokens, load_username, sender_token
+from testkit.server import ServerProcess
+
 from .loadworker import WorkerHandle, raise_open_file_limit
-from .measure import summary_ms
-from .sender import SendResult, Sender
-from .server import CpuMeter, ForeignCpuMeter, ServerProcess, SystemCpuMeter
+from .measure import CpuMeter, ForeignCpuMeter, SystemCpuMeter, proc_rss_bytes, proc_threads, summary_ms
+from testkit.functions import SendResult, Sender
 
 STEPS, QUICK_STEPS = [100, 1000, 2000, 5000], [50, 200]
 WORKERS = 2
@@ -118,7 +119,7 @@ async def run_async(server: ServerProcess, steps: list[int], hold: float, notify
         async with server.async_http(max_connections=32) as idp, \
                 server.async_http(max_connections=MAX_IN_FLIGHT) as send_http:
             sender = Sender(send_http, server.url, await sender_token(idp, tenant))
-            baseline_rss = server.rss_bytes()
+            baseline_rss = proc_rss_bytes(server.pid)
             users: list[tuple[str, str]] = []  # (username, oid) of every agent started so far
             for target in steps:
                 step: dict = {"agents": target}
@@ -157,7 +158,7 @@ async def run_async(server: ServerProcess, steps: list[int], hold: float, notify
                 step["hold_s"] = hold_s
                 while time.monotonic() - t_hold < hold_s:
                     await asyncio.sleep(min(1.0, max(0.0, hold_s - (time.monotonic() - t_hold))))
-                    rss_peak = max(rss_peak, server.rss_bytes())
+                    rss_peak = max(rss_peak, proc_rss_bytes(server.pid))
                 step["cpu_hold_pct"] = round(cpu.read(), 1)
                 step["system_cpu_hold_pct"] = round(syscpu.read(), 1)
                 step["others_cpu_hold_pct"] = round(others.read(), 1)
@@ -209,11 +210,11 @@ async def run_async(server: ServerProcess, steps: list[int], hold: float, notify
                 step["wrong_agent"] = collected["wrong_agent"]
                 step["raw_duplicates"] = collected["duplicates"]
                 step["queued_not_sent"] = sum(1 for r in results if r.accepted and (r.body or {}).get("status") != "sent")
-                rss = server.rss_bytes()
+                rss = proc_rss_bytes(server.pid)
                 step["rss_mb"] = round(rss / 2**20, 1)
                 step["rss_peak_hold_mb"] = round(rss_peak / 2**20, 1)
                 step["rss_per_agent_kb"] = round((rss - baseline_rss) / 1024 / target, 1)
-                step["threads"] = server.threads()
+                step["threads"] = proc_threads(server.pid)
                 # A step fails when agents don't all connect and stay, or a notification never
                 # arrives; late ones (> 5 s) count as lost against the target but don't end the ramp.
                 step["passed"] = (step["connected"] == target and step["registered"] == target

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from . import run_async
-from .server import ServerProcess
+from testkit import run_async
+from testkit.server import ServerProcess
 
 DRIVE_JS = """
 async ({token, oid, first, count, tag, pauseMs, phone}) => {
@@ -80,7 +80,7 @@ def drive(page, token: str, oid: str, first: int, count: int, tag: str, pause_ms
 
 
 def sender_access_token(server: ServerProcess) -> str:
-    from .identity import Tenant, sender_token
+    from testkit.tenant import Tenant, sender_token
 
     async def get() -> str:
         async with server.async_http() as http:

@@ -23,7 +23,7 @@ def _run_property(name: str, examples: int) -> dict:
     """In a worker process: run one property, counting the examples actually tried."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    import tests.test_fuzz as tf
+    import testkit.fuzzing as tf
 
     calls = [0]
     _, check = tf.PROPERTIES[name]
@@ -44,7 +44,7 @@ def _run_property(name: str, examples: int) -> dict:
 
 def _deep_inputs() -> list[list]:
     """What the parsers raise on the pinned deep-nesting inputs (unit level)."""
-    import tests.test_fuzz as tf
+    import testkit.fuzzing as tf
     from adaptor_core import hub_protocol as hp
 
     rows = []
@@ -63,15 +63,15 @@ def _deep_inputs() -> list[list]:
 
 async def _deep_end_to_end(tmp: Path) -> list[list]:
     """The same inputs through a real server: HTTP answer and WebSocket behaviour."""
-    import tests.test_fuzz as tf
+    import testkit.fuzzing as tf
     import websockets
 
     from adaptor_core import connection as c
     from adaptor_core import hub_protocol as hp
 
-    from .faults import _oid, client, tenant_of
-    from .identity import agent_tokens, load_username, sender_token
-    from .server import ServerProcess
+    from testkit.faults import _oid, client, tenant_of
+    from testkit.tenant import agent_tokens, load_username, sender_token
+    from testkit.server import ServerProcess
 
     rows = []
     with ServerProcess(tmp / "state", load_users=1, log_level="warning") as server:
@@ -114,7 +114,7 @@ async def _deep_end_to_end(tmp: Path) -> list[list]:
 def run(quick: bool = False, examples: int | None = None, processes: int = 2) -> dict:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    import tests.test_fuzz as tf
+    import testkit.fuzzing as tf
 
     total = examples or (QUICK_TOTAL if quick else TOTAL)
     names = list(tf.PROPERTIES)
@@ -142,7 +142,7 @@ def run(quick: bool = False, examples: int | None = None, processes: int = 2) ->
     result = {
         "name": "fuzz-quick" if quick else "fuzz",
         "title": "Fuzz: hub protocol and function request parsing" + (" — quick" if quick else ""),
-        "summary": "Hypothesis properties from tests/test_fuzz.py: RecordReader.feed + decode + "
+        "summary": "Hypothesis properties from testkit/fuzzing.py: RecordReader.feed + decode + "
                    "decode_handshake_request/response raise only ProtocolError; FunctionRequest.json_object, "
                    "field_ci, want_str, Functions._parse_payload and the SendMessageToUser / userclient handlers "
                    "(with in-memory stand-ins for token check, store and SignalR) raise only ApiError (4xx).",

@@ -11,11 +11,10 @@ import uuid
 from pathlib import Path
 
 from . import report
-from .agents import Delivery, new_load_agent
-from .identity import Tenant, agent_tokens, load_username, sender_token
-from .measure import summary_ms
-from .sender import SendResult, Sender
-from .server import CpuMeter, ForeignCpuMeter, ServerProcess, SystemCpuMeter
+from testkit.agents import Delivery, new_load_agent
+from testkit.tenant import Tenant, agent_tokens, load_username, sender_token
+from .measure import CpuMeter, ForeignCpuMeter, SystemCpuMeter, proc_rss_bytes, summary_ms
+from testkit.functions import SendResult, Sender
 
 TARGET_P50_MS, TARGET_P99_MS = 5.0, 20.0
 RECEIVE_TIMEOUT = 5.0
@@ -126,7 +125,7 @@ async def run_async(server: ServerProcess, count: int, rates: list[float], warmu
         await asyncio.sleep(0.5)
         duplicates = agent.duplicates()
         await agent.agent.stop()
-    return {"modes": modes, "duplicates": duplicates, "server_rss_mb": round(server.rss_bytes() / 2**20, 1)}
+    return {"modes": modes, "duplicates": duplicates, "server_rss_mb": round(proc_rss_bytes(server.pid) / 2**20, 1)}
 
 
 def _oid(token: str) -> str:

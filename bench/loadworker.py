@@ -18,8 +18,8 @@ import httpx
 
 from server.http_client import tls_context
 
-from .agents import Delivery, LoadAgent, new_load_agent, start_agents
-from .server import CpuMeter, proc_rss_bytes
+from testkit.agents import Delivery, LoadAgent, new_load_agent, start_agents
+from .measure import CpuMeter, proc_rss_bytes
 
 
 def raise_open_file_limit() -> int:
@@ -90,7 +90,7 @@ class LoadWorker:
         import random
 
         from .capacity import notify
-        from .sender import Sender
+        from testkit.functions import Sender
 
         results, seconds = await notify(Sender(self.http, self.url, token), oids, rate, count, window,
                                         max_in_flight, random.Random(seed), tag)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from . import cif_driver, cif_latency, report
-from .server import REPO, ServerProcess
+from testkit.server import REPO, ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -10,11 +10,12 @@ from .settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from .blueprints import cifhost, functions_routes, health, widget
+    from .blueprints import functions_routes, health, widget
+    from .cifhost import host as cifhost
     from .functions.factory import FunctionsSetup, build_functions
     from .idp import provider
     from .idp.grants import GrantStore
-    from .stack import resolve_stack
+    from .config import resolve_stack
 
     settings = settings or Settings.from_environment()
     stack = resolve_stack(settings)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench import run_async  # noqa: F401 — the tests' way to run a coroutine beside Playwright
+from testkit import run_async  # noqa: F401 — the tests' way to run a coroutine beside Playwright
 from server.devcerts import DevCerts, ensure_dev_certs
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ import pytest
 
 from server.flask_app import create_app
 from server.settings import ConfigError, Settings
-from server.stack import resolve_stack
+from server.config import resolve_stack
 from tests.conftest import REPO, stop_stack
 
 ELSEWHERE = "198.18.0.2"  # RFC 2544 benchmarking range: never a real host

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import faults
+from testkit import faults
 from tests.conftest import free_port, run_async, start_stack, stop_stack
 
 
@@ -69,7 +69,7 @@ def small_stack(tmp_path_factory):
 # --- load users (what the benchmarks sign in as) -----------------------------------------
 
 def test_load_users_sign_in_but_are_not_listed(small_stack):
-    from bench.identity import agent_token
+    from testkit.tenant import agent_token
     from server.idp.directory import load_users
 
     tenant = faults.tenant_of(small_stack)
@@ -184,7 +184,7 @@ def test_fresh_server_answers_while_more_requests_than_wsgi_threads_need_a_token
 
     async def storm() -> tuple[float | None, list]:
         async with faults.client(small_stack.ca, 80, timeout=60) as http:
-            from bench.identity import sender_token
+            from testkit.tenant import sender_token
 
             token = await sender_token(http, tenant)
             small_stack.kill()

@@ -15,8 +15,8 @@ from ..errors import ApiError
 from ..local_only import require_local_peer
 from . import dataverse
 
-CIFHOST_DIR = Path(__file__).resolve().parent.parent / "cifhost"
-STATIC_DIR = CIFHOST_DIR / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CONSOLE_STATIC_DIR = Path(__file__).resolve().parent.parent / "console" / "static"
 LIBRARY = "msdyn_ciLibrary.js"
 LIBRARY_PATH = f"/webresources/Widget/{LIBRARY}"  # where Dynamics serves its web resource
 
@@ -27,8 +27,8 @@ MAX_TIMEOUT = 3600.0
 # Console form limits: generous for testing odd input, bounded so nothing grows unchecked.
 MAX_PHONE, MAX_COMMENTS, MAX_TTL = 64, 2000, 86400
 
-bp = Blueprint("cifhost", __name__, template_folder="../cifhost/templates")
-console_bp = Blueprint("console", __name__, url_prefix="/console", template_folder="../cifhost/templates")
+bp = Blueprint("cifhost", __name__, template_folder="templates")
+console_bp = Blueprint("console", __name__, url_prefix="/console", template_folder="../console/templates")
 console_bp.before_request(require_local_peer)
 # The console's write calls carry this token from its own page (X-CSRF-Token): a page of
 # another site can make the browser send a request, but can't read ours to learn it.
@@ -77,11 +77,11 @@ def _timeout_param() -> float | None:
     return value
 
 
-def _static(path: str) -> Response:
+def _static(path: str, folder: Path = STATIC_DIR) -> Response:
     suffix = Path(path).suffix
     if suffix not in STATIC_TYPES:
         abort(404)
-    response = send_from_directory(STATIC_DIR, path, mimetype=STATIC_TYPES[suffix])
+    response = send_from_directory(folder, path, mimetype=STATIC_TYPES[suffix])
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -170,6 +170,11 @@ def console_page():
     return response
 
 
+@console_bp.get("/static/<path:path>")
+def console_static(path: str):
+    return _static(path, CONSOLE_STATIC_DIR)
+
+
 @console_bp.get("/api/state")
 def console_state():
     store = current_app.extensions["store"]
@@ -241,7 +246,7 @@ def _call_request() -> dict:
 
 def _telephony_config():
     """The telephony CLI's Config for the local stack's seeded sender app."""
-    from telephony.__main__ import Config
+    from telephony.client import Config
 
     stack = current_app.extensions["stack"]
     settings = stack.settings
@@ -257,7 +262,7 @@ def console_call():
     """Act as the telephony app: msal client credentials, then POST /api/SendMessageToUser."""
     send = _call_request()
     import requests
-    from telephony.__main__ import api_call, sender_token
+    from telephony.client import api_call, sender_token
 
     cfg = _telephony_config()
     try:
