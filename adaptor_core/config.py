@@ -1,11 +1,13 @@
 """Widget configuration: the sample solution's environment variables, resolved from
 URL query parameters, then `config.json` next to the widget, then Dynamics environment
-variables `extn_<Key>` — first hit wins (SPEC §2)."""
+variables `extn_<Key>` — first hit wins (README, Configuration)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
+
+from .errors import AdaptorError
 
 REQUIRED = ("AdaptorFunctionUrl", "ClientId", "Authority", "Scope")
 OPTIONAL = {
@@ -16,7 +18,9 @@ OPTIONAL = {
 }
 
 
-class ConfigMissing(ValueError):
+class ConfigMissing(AdaptorError):
+    code = "config_missing"
+
     def __init__(self, key: str, detail: str = "is not set"):
         super().__init__(f"Configuration '{key}' {detail} (URL parameter, config.json or extn_{key}).")
         self.key = key

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from .errors import AdaptorError
+
 RS = "\x1e"
 # Longer records are refused. One limit holds end to end: the functions take request
 # bodies of at most 64 KiB (UTF-8), and JSON-escaping grows text at most threefold (a
@@ -22,8 +24,10 @@ RS = "\x1e"
 MAX_RECORD = 256 * 1024
 
 
-class ProtocolError(ValueError):
+class ProtocolError(AdaptorError):
     """A frame that breaks the protocol; the connection must be closed with this message."""
+
+    code = "protocol_error"
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,16 @@ import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from .errors import AdaptorError
+
 MAX_REDIRECTS = 100  # the official JS client's limit
 NEGOTIATE_VERSION = 1
 
 
-class NegotiateError(ValueError):
+class NegotiateError(AdaptorError):
     """A negotiate answer this client cannot follow; the message says why."""
+
+    code = "negotiate_failed"
 
 
 @dataclass(frozen=True)

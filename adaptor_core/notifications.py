@@ -1,4 +1,4 @@
-"""Incoming call → CIF 2.0 calls → acknowledgement (SPEC §7), as pure functions.
+"""Incoming call → CIF 2.0 calls → acknowledgement (docs/cif.md), as pure functions.
 
 The glue calls `searchAndOpenRecords` with `lookup_query(...)`, `notifyEvent` with
 `notify_input(...)`, then `createSession` or `createRecord` from `plan_outcome(...)`,
@@ -13,12 +13,10 @@ from urllib.parse import quote
 
 from . import template_parameters as tp
 from .config import WidgetConfig
+from .errors import NotificationError
+from .hub_methods import message_object
 
 MAX_FIELD = 4096
-
-
-class NotificationError(ValueError):
-    """A ReceiveNotification argument that is not a call notification."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +58,7 @@ def _text(obj: dict, name: str, required: bool = False) -> str | None:
 
 def parse_notification(argument: Any) -> Notification:
     """Accept the message object, or its JSON text as the seed sent it."""
-    if isinstance(argument, str):
-        try:
-            argument = json.loads(argument)
-        except ValueError:
-            raise NotificationError("the notification is text but not JSON") from None
-    if not isinstance(argument, dict):
-        raise NotificationError("the notification must be an object")
+    argument = message_object(argument)
     return Notification(
         phone=_text(argument, "PhoneNumber", required=True),
         comments=_text(argument, "comments") or "",
@@ -189,7 +181,7 @@ def plan_outcome(result: NotifyResult, n: Notification, contact: Contact | None,
 
 
 def ack(n: Notification, outcome: str, reason: str | None = None) -> dict:
-    """The sendMessage argument for the functions (SPEC §5)."""
+    """The sendMessage argument for the functions (docs/functions-api.md, acknowledgements)."""
     body = {"messageId": n.message_id or n.interaction_id or "", "outcome": outcome}
     if reason:
         body["reason"] = reason[:1024]

@@ -233,7 +233,7 @@ def run(quick: bool = False) -> dict:
         "notes": ["The JS reference page gets the access token handed in (no msal); the Python widget takes the "
                   "token from the tab's msal cache (a reload: msal is not imported until a renewal is due).",
                   "What each step bought (warm medians on this machine): bytecode precompiled at set-up ≈ 4× on "
-                  "Python start (SPEC §6); the token from the tab's cache instead of importing msal: sign-in 147 → "
+                  "Python start (docs/widget.md); the token from the tab's cache instead of importing msal: sign-in 147 → "
                   "17 ms; preloading the wasm, the stdlib and our zips from index.html instead of when PyScript "
                   "reaches them: Python ready 696 → 629 ms; negotiate → registered stays ≈ 28 ms (four loopback "
                   "round trips)."],

@@ -19,10 +19,14 @@ for candidate in (Path(__file__).resolve().parent, Path(__file__).resolve().pare
         sys.path.insert(0, str(candidate))
         break
 
+from adaptor_core.hub_methods import SEND_MESSAGE  # noqa: E402
+from server import upstream  # noqa: E402
+from server.config import azure_setup  # noqa: E402
 from server.errors import ApiError  # noqa: E402
-from server.functions.factory import azure_setup, build_functions  # noqa: E402
+from server.functions.factory import build_functions  # noqa: E402
 from server.functions.handlers import Functions  # noqa: E402
 from server.functions.http import FunctionRequest, Headers, dispatch  # noqa: E402
+from server.log import log_event  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
 log = logging.getLogger("functionapp")
@@ -35,8 +39,7 @@ def functions() -> Functions:
     """Built on first use from the app settings (the sample's key names)."""
     global _functions
     if _functions is None:
-        settings = Settings.from_environment()
-        _functions = build_functions(settings, azure_setup(settings)).functions
+        _functions = build_functions(azure_setup(Settings.from_environment()))
     return _functions
 
 
@@ -72,35 +75,35 @@ def messages(req: func.HttpRequest) -> func.HttpResponse:
 
 # --- SignalR triggers (serverless upstream, validated by the SignalR extension) ----------
 
-def _trigger(invocation: str, handle) -> None:
-    """Run a handler on the trigger's InvocationContext (ConnectionId, UserId, Hub, Category,
-    Event, Arguments…); a refused event or ack is the client's doing: logged, not raised."""
-    ctx = json.loads(invocation)
+def _trigger(invocation: str) -> None:
+    """The trigger's InvocationContext (ConnectionId, UserId, Hub, Category, Event,
+    Arguments…) as the same upstream event the webhook decodes (server/upstream.py), to the
+    same handler; a refused event or ack is the client's doing: logged, not raised."""
+    event = upstream.from_trigger(json.loads(invocation))
     try:
-        handle(ctx)
+        functions().on_upstream(event)
     except ApiError as exc:
-        log.warning(json.dumps({"event": f"{ctx.get('Event')}.rejected", "connection": ctx.get("ConnectionId"),
-                                "error": exc.code, "message": exc.message}))
+        name = event.target if isinstance(event, upstream.Invocation) else type(event).__name__.lower()
+        log_event(log, f"{name}.rejected", logging.WARNING, connection=event.context.connection_id,
+                  error=exc.code, detail=exc.message)
 
 
 @app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="connections",
                      event="connected", connectionStringSetting="AzureSignalRConnectionString")
 def OnClientConnected(invocation: str) -> None:
-    _trigger(invocation, lambda ctx: functions().OnClientConnected(ctx["ConnectionId"], ctx.get("UserId") or ""))
+    _trigger(invocation)
 
 
 @app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="connections",
                      event="disconnected", connectionStringSetting="AzureSignalRConnectionString")
 def OnClientDisconnect(invocation: str) -> None:
-    _trigger(invocation, lambda ctx: functions().OnClientDisconnect(ctx["ConnectionId"], ctx.get("UserId") or "",
-                                                                    ctx.get("Error")))
+    _trigger(invocation)
 
 
 @app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="messages",
-                     event="sendMessage", connectionStringSetting="AzureSignalRConnectionString")
+                     event=SEND_MESSAGE, connectionStringSetting="AzureSignalRConnectionString")
 def SendMessageAcknowlegement(invocation: str) -> None:
-    _trigger(invocation, lambda ctx: functions().SendMessageAcknowlegement(
-        ctx["ConnectionId"], ctx.get("UserId") or "", ctx.get("Arguments") or []))
+    _trigger(invocation)
 
 
 # --- timer: rows whose 'disconnected' event was lost -------------------------------------
@@ -108,5 +111,4 @@ def SendMessageAcknowlegement(invocation: str) -> None:
 @app.timer_trigger(arg_name="timer", schedule="%ReconcileSchedule%", run_on_startup=False)
 def ReconcileConnections(timer: func.TimerRequest) -> None:
     """App setting ReconcileSchedule (NCRONTAB), e.g. `0 */5 * * * *` (every 5 minutes)."""
-    result = functions().ReconcileConnections()
-    log.info(json.dumps({"event": "reconcile", **result}))
+    log_event(log, "reconcile", **functions().ReconcileConnections())

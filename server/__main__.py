@@ -10,13 +10,13 @@ import sys
 
 import uvicorn
 
-from .flask_app import create_app
-from .asgi import build_asgi
+from .config import local_setup
 from .devcerts import ensure_dev_certs
 from .front_end import BoundedHttpToolsProtocol
 from .local_only import is_loopback_host
 from .settings import ConfigError, Settings
 from .signalr_service.service import MAX_FRAME
+from .stack import build_stack
 
 DEFAULT_PORT = 7071  # the Azure Functions host's port
 WILDCARD_TO_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
@@ -106,24 +106,22 @@ def serve(args: argparse.Namespace) -> int:
     # Requests hop between the event loop and the WSGI threads; the default 5 ms GIL switch
     # interval would add up to 5 ms at every hop.
     sys.setswitchinterval(0.0005)
-    flask_app = create_app(settings)
-    app = build_asgi(flask_app)
+    stack = build_stack(local_setup(settings))
     config = uvicorn.Config(
-        app, ssl_certfile=str(certs.cert), ssl_keyfile=str(certs.key),
+        stack.asgi_app, ssl_certfile=str(certs.cert), ssl_keyfile=str(certs.key),
         log_level=args.log_level, access_log=args.log_level == "debug",
-        ws_ping_interval=None,  # SignalR keeps its own 15 s pings (SPEC §5)
+        ws_ping_interval=None,  # SignalR keeps its own 15 s pings (docs/signalr-protocol.md)
         ws_max_size=MAX_FRAME,
         http=BoundedHttpToolsProtocol,  # request heads bounded as Azure's front ends bound them (431/414)
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
-    stack = flask_app.extensions["stack"]
     print(
         f"\nCIF adaptor local stack on {settings.public_url}  (open files limit {fd_limit})\n"
-        f"  widget      {stack.widget_origin}/widget/\n"
+        f"  widget      {stack.config.widget_origin}/widget/\n"
         f"  health      {settings.public_url}/healthz\n"
         f"  dev CA      {certs.ca}  (trust it in your browser, or accept the warning once)\n"
-        + (exposure(args.host, stack.real_azure) if not is_loopback_host(args.host) else "")
+        + (exposure(args.host, stack.config.real_azure) if not is_loopback_host(args.host) else "")
         + "Press Ctrl-C to stop.\n",
         flush=True,
     )

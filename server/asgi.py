@@ -1,8 +1,8 @@
-"""ASGI composition: uvicorn serves the SignalR emulator (WebSockets, asyncio) natively
-and the Flask app through a2wsgi.
+"""The ASGI app uvicorn serves: the SignalR emulator (WebSockets, asyncio) natively and
+the Flask app through a2wsgi, with the timer that sweeps stale connection rows.
 
-SPEC §1 measured the candidates: uvicorn + a small ASGI app with Flask mounted via
-a2wsgi held 2,000 TLS WebSockets at push p99 32 ms on 2 OS threads, where
+Measured before choosing it (README, Choices): uvicorn + a small ASGI app with Flask
+mounted via a2wsgi held 2,000 TLS WebSockets at push p99 32 ms on 2 OS threads, where
 gunicorn/flask-sock needs 2 threads per socket and asgiref's WsgiToAsgi broke at 2,000.
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import os
 
 import httpx
 from a2wsgi import WSGIMiddleware
@@ -20,30 +19,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from .auth import TokenValidator
+from .config import Config
 from .front_end import SecurityHeaders
-from .http_client import make_client
-from .idp.tokens import SIGNALR_RESOURCE
+from .functions.handlers import Functions
 from .inprocess import LoopTransport, ThreadToLoopTransport
-from .settings import ConfigError
-from .signalr_service.service import EntraAccess, ServiceConfig, SignalRService
+from .signalr_service.service import SignalRService
 from .signalr_service.upstream import Upstream
 
 log = logging.getLogger("server")
 
 AUTHORITY_DOCS = ("/{tenant}/v2.0/.well-known/openid-configuration", "/{tenant}/discovery/v2.0/keys",
                   "/{tenant}/.well-known/openid-configuration", "/{tenant}/discovery/keys")  # v2.0 and v1.0
-
-
-def reconcile_interval() -> float:
-    raw = os.environ.get("ADAPTOR_RECONCILE_SECONDS", "60")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise ConfigError(f"ADAPTOR_RECONCILE_SECONDS must be a positive number of seconds, not {raw!r}")
-    return value
 
 
 def read_chunked_bodies(flask_app: Flask):
@@ -61,34 +47,20 @@ def read_chunked_bodies(flask_app: Flask):
     return app
 
 
-def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
-    stack = flask_app.extensions["stack"]
-    settings = stack.settings
-    interval = reconcile_interval()
+def build_asgi(config: Config, flask_app: Flask, emulator: SignalRService, functions: Functions,
+               rest_transport: ThreadToLoopTransport, wsgi_workers: int = 32) -> Starlette:
+    """Routes: the emulator's, the authority's documents (their own small thread pool),
+    then everything else to Flask. The lifespan binds the handlers' REST transport to the
+    loop, starts the emulator with its upstream client (to the webhook, in this process)
+    and runs the reconcile timer."""
     functions_wsgi = WSGIMiddleware(read_chunked_bodies(flask_app), workers=wsgi_workers)
-    # The emulator calls the functions' webhook, in this process (server/inprocess.py).
-    upstream_http = httpx.AsyncClient(transport=LoopTransport(functions_wsgi), timeout=10)
-    # Like Azure SignalR, the emulator takes Entra tokens of its tenant (the local provider's)
-    # from the principals holding a SignalR role: the function app's identities.
-    tenant = stack.directory.tenant_id
-    entra = EntraAccess(TokenValidator(f"{settings.public_url}/{tenant}", (SIGNALR_RESOURCE,),
-                                       make_client(settings.certs_dir / "ca.pem"), tenant_id=tenant),
-                        stack.directory.signalr_principals)
-    config = ServiceConfig(endpoint=settings.public_url, keys=stack.local_signalr_keys,
-                           upstream_url=f"{settings.public_url}/runtime/webhooks/signalr?code={stack.functions_key}",
-                           allowed_origins=stack.signalr_allowed_origins, entra=entra)
-    service = SignalRService(config, Upstream(config.upstream_url, config.keys, upstream_http))
-    rest_transport = ThreadToLoopTransport(Starlette(routes=service.routes()))
-    functions = flask_app.extensions["functions"]
-    if stack.local_signalr:  # the functions use this emulator: no socket between them
-        functions.signalr.http = httpx.Client(transport=rest_transport, timeout=10)
 
     def warm_up() -> None:
         """Fetch the authority's metadata and keys once the port listens, so the first
         requests don't all queue on it (it may be this very server)."""
         try:
             for version in ("2.0", "1.0"):
-                flask_app.extensions["validator"].metadata(version)
+                functions.validator.metadata(version)
         except Exception as exc:  # reported again, with context, on the first request
             log.warning("authority not reachable yet: %s", exc)
 
@@ -106,20 +78,20 @@ def build_asgi(flask_app: Flask, wsgi_workers: int = 32) -> Starlette:
     async def lifespan(app):
         loop = asyncio.get_running_loop()
         rest_transport.loop = loop
-        service.start()
+        # The emulator calls the functions' webhook, in this process (server/inprocess.py).
+        upstream_http = httpx.AsyncClient(transport=LoopTransport(functions_wsgi), timeout=10)
+        emulator.start(Upstream(config.webhook_url, list(config.local_signalr_keys), upstream_http))
         loop.call_later(0.5, lambda: loop.run_in_executor(None, warm_up))
-        reconcile = asyncio.create_task(reconcile_forever(interval))
+        reconcile = asyncio.create_task(reconcile_forever(config.reconcile_seconds))
         yield
         reconcile.cancel()
-        await service.stop()
+        await emulator.stop()
         await upstream_http.aclose()
 
     # The authority's discovery document and keys get their own small thread pool: when
     # the authority is this server, a validator fetching them must not wait for a thread
     # held by a request that is itself waiting for the validator.
     authority_docs = WSGIMiddleware(read_chunked_bodies(flask_app), workers=2)
-    routes = service.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
+    routes = emulator.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
     routes.append(Mount("/", app=functions_wsgi))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
-    app.state.signalr = service
-    return app
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])

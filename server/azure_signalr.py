@@ -12,12 +12,10 @@ functions (its client) and the local emulator (the service). Pure functions only
   without an AccessKey the service makes it: `POST /api/hubs/<hub>/:generateToken`
 - REST token: HS256 with the AccessKey, `aud` = the request URL (no query); or an Entra
   token for `https://signalr.azure.com/.default`
-- upstream signature: `sha256=<hex>` = HMAC-SHA256(key=AccessKey, msg=connection id)
+- the upstream signature and events: server/upstream.py
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import time
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import jwt
 
-from .settings import ConfigError
+from .errors import ConfigError
 
 USER_CLAIM = "asrs.s.uid"
 MAX_TOKEN_LIFETIME = 3600
@@ -172,19 +170,3 @@ def decode_service_token(token: str, keys: list[str], audience: str) -> dict:
 
 def token_user_id(claims: dict) -> str | None:
     return claims.get(USER_CLAIM) or claims.get("nameid") or None
-
-
-def upstream_signature(connection_id: str, keys: list[str]) -> str:
-    return ",".join(
-        "sha256=" + hmac.new(k.encode(), connection_id.encode(), hashlib.sha256).hexdigest() for k in keys
-    )
-
-
-def verify_upstream_signature(header: str, connection_id: str, keys: list[str]) -> bool:
-    """Any listed value matching any of our keys is valid; hex compared case-insensitively."""
-    expected = {hmac.new(k.encode(), connection_id.encode(), hashlib.sha256).hexdigest() for k in keys}
-    for value in (header or "").split(","):
-        algo, _, digest = value.strip().partition("=")
-        if algo.lower() == "sha256" and any(hmac.compare_digest(digest.lower(), e) for e in expected):
-            return True
-    return False

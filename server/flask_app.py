@@ -5,42 +5,35 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .config import Config
 from .errors import ApiError, error_body
-from .settings import Settings
+from .functions.handlers import Functions
+from .jsonbody import MAX_BODY
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(config: Config, functions: Functions) -> Flask:
+    """The Flask app of the local stack, around handlers built already (server/stack.py).
+    The dev console and the local identity provider are registered only on an all-local
+    stack (server/local_only.py)."""
     from .blueprints import functions_routes, health, widget
     from .cifhost import host as cifhost
-    from .functions.factory import FunctionsSetup, build_functions
+    from .console import views as console
     from .idp import provider
     from .idp.grants import GrantStore
-    from .config import resolve_stack
 
-    settings = settings or Settings.from_environment()
-    stack = resolve_stack(settings)
     app = Flask("server", static_folder=None)
-    app.config["SETTINGS"] = settings
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # SPEC §4: bodies over 64 KiB are 413
-    app.extensions["stack"] = stack
-
-    built = build_functions(settings, FunctionsSetup(stack.authority, stack.audiences, stack.api_scope, stack.signalr,
-                                                     stack.upstream_keys, stack.functions_key, stack.tenant_id))
-    app.extensions["validator"] = built.validator
-    app.extensions["store"] = built.store
-    app.extensions["functions"] = built.functions
-    if stack.local_signalr:
-        # The built-in emulator lives and dies with this process: rows of connections from
-        # a previous run (a crash sends no disconnected events) are stale by definition.
-        built.store.clear_connections(settings.HubName)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY  # bodies over 64 KiB are 413 (docs/functions-api.md)
+    app.extensions["config"] = config
+    app.extensions["functions"] = functions
 
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(functions_routes.bp)
     app.register_blueprint(cifhost.bp)  # the local CIF host (/)
-    if stack.local_stand_ins:  # never beside real Azure/Entra ID; loopback clients only (server/local_only.py)
-        app.register_blueprint(cifhost.console_bp)
-        provider.init_app(app, stack.directory, GrantStore(settings.state_dir / "identity.db"), stack.identity_header)
+    if config.local_stand_ins:  # never beside real Azure/Entra ID; loopback clients only (server/local_only.py)
+        app.register_blueprint(console.bp)
+        provider.init_app(app, config.local_directory, GrantStore(config.settings.state_dir / "identity.db"),
+                          config.identity_header)
     register_error_handlers(app)
     return app
 
@@ -52,7 +45,7 @@ def error_response(status: int, code: str, message: str):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message)
+        return jsonify(exc.body), exc.status
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):

@@ -7,6 +7,8 @@ import json
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from .errors import ApiError
+
 # Kestrel's defaults (the Azure Functions host): request line 8 KB (414 past it), all
 # headers 32 KB and 100 of them (431); Azure SignalR takes one header of at most 16 KB.
 MAX_REQUEST_LINE = 8 * 1024
@@ -45,10 +47,11 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class HeadTooLarge(Exception):
+class HeadTooLarge(ApiError):
+    """A request head past a bound: 431 or 414 with the code ERROR_CODES names."""
+
     def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+        super().__init__(status, ERROR_CODES[status], message)
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -101,8 +104,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         if self._refusal is None:
             return super().send_400_response(msg)
-        status, message = self._refusal.status, self._refusal.message
-        body = json.dumps({"error": ERROR_CODES[status], "message": message}).encode()
+        status = self._refusal.status
+        body = json.dumps(self._refusal.body).encode()
         head = [STATUS_LINE[status]] + [b"%s: %s\r\n" % h for h in self.server_state.default_headers]
         head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
                  b"connection: close\r\n", b"\r\n"]

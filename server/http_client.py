@@ -1,5 +1,5 @@
 """Outbound HTTPS for the server: trusts the system CAs plus the local dev CA, and never
-reads proxy or CA-bundle variables from the environment (SPEC §3: they override verify)."""
+reads proxy or CA-bundle variables from the environment (docs/identity.md: they override verify=)."""
 from __future__ import annotations
 
 import ssl

@@ -7,13 +7,13 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = REPO_ROOT / "web"
 CORE_DIR = REPO_ROOT / "adaptor_core"
 
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names the key."""
+__all__ = ["ConfigError", "Settings", "REPO_ROOT", "WEB_DIR", "CORE_DIR"]
 
 
 def _lookup(values: dict[str, str], key: str) -> str | None:
@@ -60,6 +60,11 @@ class Settings:
         found = {k: v for k in SEED_KEYS if (v := _lookup(values, k)) not in (None, "")}
         extra = {k: v for k, v in values.items() if k not in SEED_KEYS}
         return cls(state_dir=state_dir, extra=extra, **found)
+
+    def value(self, key: str) -> str | None:
+        """A setting outside the seed's keys: the settings file's `Values`, else the
+        environment; None when neither has a non-empty value."""
+        return self.extra.get(key) or os.environ.get(key) or None
 
     def with_public_url(self, url: str) -> "Settings":
         return replace(self, public_url=url.rstrip("/"))

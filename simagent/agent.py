@@ -13,6 +13,7 @@ import websockets
 
 from adaptor_core import connection as c
 from adaptor_core.config import function_url
+from adaptor_core.hub_methods import Handlers
 from adaptor_core.hub_protocol import Invocation
 from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
 
@@ -25,13 +26,19 @@ class SimAgent:
         self.functions_url, self.token, self.http, self.tls = functions_url.rstrip("/"), token, http, tls
         self.core = c.HubConnection(rng=rng or random.Random())
         self.tick_interval, self.register = tick, register
-        self.invocations: asyncio.Queue[Invocation] = asyncio.Queue()
+        self.handlers = Handlers()
+        self.invocations: asyncio.Queue[Invocation] = asyncio.Queue()  # of targets no handler is registered for
         self.states: list[c.StateChanged] = []
         self.registered = asyncio.Event()
         self.errors: list[str] = []
         self._ws = None
         self._tasks: set[asyncio.Task] = set()
         self._connected = asyncio.Event()
+
+    def on(self, target: str, fn: Callable[[list], object]) -> None:
+        """Call `fn(arguments)` for each invocation of `target` from the server (as the
+        widget registers its handlers); invocations of other targets queue in `invocations`."""
+        self.handlers.on(target, fn)
 
     # --- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -86,7 +93,11 @@ class SimAgent:
                 else:
                     self.registered.set()
             elif isinstance(action, c.Deliver):
-                self.invocations.put_nowait(action.invocation)
+                handlers = self.handlers.get(action.invocation.target)
+                for fn in handlers:
+                    fn(action.invocation.arguments)
+                if not handlers:
+                    self.invocations.put_nowait(action.invocation)
             elif isinstance(action, c.StateChanged):
                 self.states.append(action)
 

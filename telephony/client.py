@@ -1,15 +1,10 @@
-"""`python -m telephony` — ring an agent through the adaptor, as a phone system would.
-
-  send USER --phone +15551234567 [--comments …] [--follow]   place a call notification
-  status MESSAGE_ID [--follow]                                read (or follow) its outcome
-  token --sender | --agent alice                              print an access token
-
-Sender credentials use msal client credentials (works against real Entra ID too); with
-no flags and no environment it uses the local stack's seeded sender app.
-"""
+"""The telephony client: what a phone system does to ring an agent through the adaptor —
+a sender token (msal client credentials; real Entra ID too), SendMessageToUser and the
+message's status. Used by the CLI (telephony/__main__.py) and the dev console. Failures
+are TelephonyError; an answer of the functions that is an error is CallFailed, carrying
+its status and JSON body."""
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -28,6 +23,18 @@ REPO = Path(__file__).resolve().parent.parent
 FINAL = {"accepted", "rejected", "missed", "failed", "expired", "unacknowledged"}
 
 
+class TelephonyError(RuntimeError):
+    """Something the caller must fix or retry; the message says what."""
+
+
+class CallFailed(TelephonyError):
+    """The functions answered with an error: `status` and their JSON body `{"error", "message"}`."""
+
+    def __init__(self, message: str, status: int, body: dict):
+        super().__init__(message)
+        self.status, self.body = status, body
+
+
 @dataclass
 class Config:
     functions_url: str  # AdaptorFunctionUrl: the function app, with or without its /api prefix
@@ -43,7 +50,7 @@ class Config:
 
     def http(self) -> requests.Session:
         s = requests.Session()
-        s.trust_env = False  # REQUESTS_CA_BUNDLE would silently override verify (SPEC §3)
+        s.trust_env = False  # REQUESTS_CA_BUNDLE would silently override verify= (docs/identity.md)
         s.verify = self.ca_bundle
         return s
 
@@ -51,37 +58,42 @@ class Config:
 def local_identity(state_dir: Path) -> dict:
     path = state_dir / "identity.json"
     if not path.exists():
-        raise SystemExit(f"telephony: {path} not found — start the local stack first (./run.sh), "
-                         "or pass --authority/--client-id/--client-secret for Entra ID")
+        raise TelephonyError(f"{path} not found — start the local stack first (./run.sh), "
+                             "or pass --authority/--client-id/--client-secret for Entra ID")
     return json.loads(path.read_text())
 
 
-def load_config(args) -> Config:
+def load_config(functions_url: str | None = None, authority: str | None = None, client_id: str | None = None,
+                client_secret: str | None = None, api: str | None = None, ca: str | None = None) -> Config:
+    """Each value as given, else from the environment (AdaptorFunctionUrl, Authority,
+    TELEPHONY_CLIENT_ID, TELEPHONY_CLIENT_SECRET, TELEPHONY_API), else the local stack's
+    seeded sender app (its identity.json)."""
     state_dir = Path(os.environ.get("ADAPTOR_STATE_DIR", REPO / ".local"))
-    url = functions_base(args.functions_url or os.environ.get("AdaptorFunctionUrl") or "https://127.0.0.1:7071")
-    authority = args.authority or os.environ.get("Authority")
-    client_id = args.client_id or os.environ.get("TELEPHONY_CLIENT_ID")
-    secret = args.client_secret or os.environ.get("TELEPHONY_CLIENT_SECRET")
-    api = args.api or os.environ.get("TELEPHONY_API")
+    url = functions_base(functions_url or os.environ.get("AdaptorFunctionUrl") or "https://127.0.0.1:7071")
+    authority = authority or os.environ.get("Authority")
+    client_id = client_id or os.environ.get("TELEPHONY_CLIENT_ID")
+    secret = client_secret or os.environ.get("TELEPHONY_CLIENT_SECRET")
+    api = api or os.environ.get("TELEPHONY_API")
     bundle = state_dir / "certs" / "bundle.pem"
-    ca: str | bool = args.ca or (str(bundle) if bundle.exists() else True)
+    ca_bundle: str | bool = ca or (str(bundle) if bundle.exists() else True)
     if not (authority and client_id and api):
         ident = local_identity(state_dir)
         authority = authority or f"{url}/{ident['tenant_id']}"
         client_id = client_id or ident["sender"]["client_id"]
         secret = secret or ident["sender"]["client_secret"]
         api = api or f"api://{ident['api_client_id']}"
-    return Config(url, authority.rstrip("/"), client_id, secret, api.rstrip("/"), ca, state_dir)
+    assert authority and client_id and api  # from the arguments, the environment or identity.json
+    return Config(url, authority.rstrip("/"), client_id, secret, api.rstrip("/"), ca_bundle, state_dir)
 
 
 def sender_token(cfg: Config) -> str:
     if not cfg.client_secret:
-        raise SystemExit("telephony: a client secret is needed (--client-secret or TELEPHONY_CLIENT_SECRET)")
+        raise TelephonyError("a client secret is needed (--client-secret or TELEPHONY_CLIENT_SECRET)")
     app = msal.ConfidentialClientApplication(cfg.client_id, client_credential=cfg.client_secret,
                                              authority=cfg.authority, instance_discovery=False, http_client=cfg.http())
     result = app.acquire_token_for_client([f"{cfg.api}/.default"])
     if "access_token" not in result:
-        raise SystemExit(f"telephony: token request failed: {result.get('error')}: {result.get('error_description')}")
+        raise TelephonyError(f"token request failed: {result.get('error')}: {result.get('error_description')}")
     return result["access_token"]
 
 
@@ -96,7 +108,7 @@ def agent_token(cfg: Config, username: str) -> str:
         result = sign_in(app, http, username, [f"api://{ident['api_client_id']}/access_as_user"],
                          f"{cfg.functions_url}/widget/auth-redirect.html")
     except SignInError as exc:
-        raise SystemExit(f"telephony: {exc}") from None
+        raise TelephonyError(str(exc)) from None
     return result["access_token"]
 
 
@@ -104,20 +116,20 @@ def resolve_user(cfg: Config, user: str) -> str:
     """Seeded usernames (alice, bob) map to their oid; anything else is taken as a user id."""
     try:
         users = local_identity(cfg.state_dir)["users"]
-    except SystemExit:
+    except TelephonyError:
         return user
     return users[user]["oid"] if user in users else user
 
 
 def api_call(cfg: Config, method: str, function: str, token: str, body: dict | None = None) -> dict:
     """`method` the function (e.g. "SendMessageToUser", "messages/<id>") with a bearer token;
-    the JSON answer, or SystemExit("telephony: …") naming the status and error."""
+    the JSON answer, or CallFailed naming the status and error."""
     url = function_url(cfg.functions_url, function)
     r = cfg.http().request(method, url, json=body, timeout=15, headers={"Authorization": f"Bearer {token}"})
     data = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
     if r.status_code >= 400:
-        raise SystemExit(f"telephony: {method} {url} → {r.status_code} {data.get('error', '')}: "
-                         f"{data.get('message', r.text[:200])}")
+        raise CallFailed(f"{method} {url} → {r.status_code} {data.get('error', '')}: "
+                         f"{data.get('message', r.text[:200])}", r.status_code, data)
     return data
 
 
@@ -135,65 +147,3 @@ def follow(cfg: Config, token: str, message_id: str, timeout: float, interval: f
             sys.stderr.write(f"\r{next(spinner)} {message_id}: {status['status']} — waiting for the agent…")
             sys.stderr.flush()
         time.sleep(interval)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m telephony", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--functions-url", help="adaptor functions base URL (env AdaptorFunctionUrl)")
-    parser.add_argument("--authority", help="OpenID authority (env Authority)")
-    parser.add_argument("--client-id", help="sender app client id (env TELEPHONY_CLIENT_ID)")
-    parser.add_argument("--client-secret", help="sender app secret (env TELEPHONY_CLIENT_SECRET)")
-    parser.add_argument("--api", help="API application id URI, e.g. api://<id> (env TELEPHONY_API)")
-    parser.add_argument("--ca", help="CA bundle to trust (default: the local dev CA + system CAs)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    send = sub.add_parser("send", help="send a call notification to an agent")
-    send.add_argument("user", help="agent user id (oid), or a local test user name such as alice")
-    send.add_argument("--phone", required=True, help="caller's phone number, e.g. +15551234567")
-    send.add_argument("--comments", default="", help="text shown to the agent")
-    send.add_argument("--interaction-id", help="telephony interaction id")
-    send.add_argument("--message-id", help="idempotency id (default: generated)")
-    send.add_argument("--ttl", type=int, help="seconds to queue while the agent is offline (default 30)")
-    send.add_argument("--follow", action="store_true", help="wait for accepted/rejected/missed/expired")
-    send.add_argument("--timeout", type=float, default=120, help="seconds to follow (default 120)")
-
-    status = sub.add_parser("status", help="show a message's status")
-    status.add_argument("message_id")
-    status.add_argument("--follow", action="store_true")
-    status.add_argument("--timeout", type=float, default=120)
-
-    token = sub.add_parser("token", help="print an access token")
-    who = token.add_mutually_exclusive_group(required=True)
-    who.add_argument("--sender", action="store_true", help="the telephony app (client credentials)")
-    who.add_argument("--agent", metavar="USER", help="a local test agent, signed in via auth code + PKCE")
-
-    args = parser.parse_args(argv)
-    cfg = load_config(args)
-    if args.command == "token":
-        print(sender_token(cfg) if args.sender else agent_token(cfg, args.agent))
-        return 0
-    tok = sender_token(cfg)
-    if args.command == "send":
-        message = {"PhoneNumber": args.phone, "comments": args.comments, "mediaType": "voice"}
-        if args.interaction_id:
-            message["interactionId"] = args.interaction_id
-        body = {"userId": resolve_user(cfg, args.user), "message": message}
-        if args.message_id:
-            body["messageId"] = args.message_id
-        if args.ttl is not None:
-            body["ttlSeconds"] = args.ttl
-        result = api_call(cfg, "POST", "SendMessageToUser", tok, body)
-        print(f"{result['messageId']} {result['status']} (connections: {result['connections']})")
-        message_id, following = result["messageId"], args.follow
-    else:
-        message_id, following = args.message_id, args.follow
-    final = follow(cfg, tok, message_id, args.timeout) if following else \
-        api_call(cfg, "GET", f"messages/{quote(message_id, safe='')}", tok)
-    if args.command == "status" or following:
-        print(json.dumps(final, indent=2))
-    return 0 if not following or final["status"] in FINAL else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,7 @@
-"""Simulated agents for the runs: `SimAgent` (the widget's core over websockets + httpx)
-whose notifications are stamped on arrival, deduplicated by messageId as the widget
-does, optionally acknowledged, and whose state history tells whether it dropped."""
+"""Simulated agents for tests and runs: `new_agent` (a SimAgent, the widget's core over
+websockets + httpx, with a fixed token) and `LoadAgent`, whose notifications are stamped
+on arrival, deduplicated by messageId as the widget does, optionally acknowledged, and
+whose state history tells whether it dropped."""
 from __future__ import annotations
 
 import asyncio
@@ -9,16 +10,28 @@ import random
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import httpx
 
 from adaptor_core import connection as c
-from adaptor_core.hub_protocol import Invocation
+from adaptor_core.errors import NotificationError
+from adaptor_core.hub_methods import RECEIVE_NOTIFICATION, SEND_MESSAGE, message_object
+from server.http_client import tls_context
 from simagent.agent import SimAgent
 
-NOTIFY_TARGET = "ReceiveNotification"
-ACK_TARGET = "sendMessage"
+if TYPE_CHECKING:
+    from .server import ServerProcess
+
+
+def new_agent(stack: "ServerProcess", token: str, **kw) -> SimAgent:
+    """A SimAgent of `stack` with a fixed access token (kw: SimAgent's options)."""
+    async def provider() -> str:
+        return token
+
+    tls = tls_context(stack.ca)
+    http = httpx.AsyncClient(verify=tls, trust_env=False, timeout=10)
+    return SimAgent(stack.url, provider, http, tls, **kw)
 
 
 @dataclass(frozen=True)
@@ -30,24 +43,12 @@ class Delivery:
     addressed_to: str | None  # the payload's benchUser: whom the sender meant
 
 
-def _payload(invocation: Invocation) -> dict:
-    arg = invocation.arguments[0] if invocation.arguments else None
-    if isinstance(arg, str):  # the seed sent a JSON string; the widget accepts both
-        try:
-            arg = json.loads(arg)
-        except ValueError:
-            return {}
-    return arg if isinstance(arg, dict) else {}
-
-
-class DeliveryLog:
-    """Takes the place of `SimAgent.invocations` (only `put_nowait` is called on it)."""
-
-    def __init__(self, owner: "LoadAgent"):
-        self.owner = owner
-
-    def put_nowait(self, invocation: Invocation) -> None:
-        self.owner.on_invocation(invocation, time.monotonic())
+def _payload(arguments: list) -> dict:
+    """The notification's message (the object, or its JSON text as the seed sent it); {} if neither."""
+    try:
+        return message_object(arguments[0] if arguments else None)
+    except NotificationError:
+        return {}
 
 
 @dataclass(eq=False)
@@ -59,14 +60,12 @@ class LoadAgent:
     on_delivery: Callable[[Delivery], None] | None = None
     raw: list[Delivery] = field(default_factory=list)  # every ReceiveNotification, duplicates included
     seen: set[str] = field(default_factory=set)  # message ids shown once (the widget's dedupe)
-    other_invocations: int = 0
     _mark: int = 0
 
-    def on_invocation(self, invocation: Invocation, now: float) -> None:
-        if invocation.target != NOTIFY_TARGET:
-            self.other_invocations += 1
-            return
-        payload = _payload(invocation)
+    def on_notification(self, arguments: list) -> None:
+        """The ReceiveNotification handler (registered with `SimAgent.on`)."""
+        now = time.monotonic()
+        payload = _payload(arguments)
         mid = payload.get("messageId") if isinstance(payload.get("messageId"), str) else None
         sent = payload.get("benchSentAt")
         delivery = Delivery(self.username, mid, now, sent if isinstance(sent, (int, float)) else None,
@@ -77,7 +76,7 @@ class LoadAgent:
             self.seen.add(mid)
         if first and self.ack:
             asyncio.get_running_loop().create_task(
-                self.agent.invoke(ACK_TARGET, [{"messageId": mid, "outcome": "Accepted"}]))
+                self.agent.invoke(SEND_MESSAGE, [{"messageId": mid, "outcome": "Accepted"}]))
         if self.on_delivery is not None:
             self.on_delivery(delivery)
 
@@ -112,7 +111,7 @@ def new_load_agent(url: str, username: str, oid: str, token: str, http: httpx.As
 
     sim = SimAgent(url, provider, http, tls, rng=random.Random(seed), tick=tick, register=True)
     load = LoadAgent(username, oid, sim, ack=ack, on_delivery=on_delivery)
-    sim.invocations = DeliveryLog(load)  # type: ignore[assignment]
+    sim.on(RECEIVE_NOTIFICATION, load.on_notification)
     return load
 
 

@@ -1,11 +1,54 @@
-"""The telephony side of a run: SendMessageToUser and GET /api/messages/<id> with the
-sender app's token, each notification stamped with the time it was sent."""
+"""Clients of the functions: `Api` (sync, requests: any route with a bearer token, for
+tests), `Sender` (async, httpx: the telephony side of a run — SendMessageToUser and GET
+/api/messages/<id>, each notification stamped with the time it was sent), and the
+helpers that wait for a message's status."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from .server import ServerProcess
+
+
+def call_payload(phone: str = "+15551234567", **extra) -> dict:
+    """A SendMessageToUser `message` as the telephony CLI sends it."""
+    return {"PhoneNumber": phone, "comments": "Billing question", "mediaType": "voice", **extra}
+
+
+class Api:
+    """Thin HTTPS caller of the functions with a bearer token."""
+
+    def __init__(self, stack: "ServerProcess", token: str | None):
+        self.stack, self.token = stack, token
+
+    def call(self, method: str, path: str, json_body=None, token: str | None = "default", **kw):
+        token = self.token if token == "default" else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kw.pop("headers", {}))
+        return self.stack.session().request(method, self.stack.url + path, json=json_body, headers=headers,
+                                            timeout=15, **kw)
+
+
+def status_of(sender_api: Api, message_id: str) -> dict:
+    return sender_api.call("GET", f"/api/messages/{message_id}").json()
+
+
+def wait_status(sender_api: Api, message_id: str, want: str, timeout: float = 15) -> dict:
+    """Poll GET /api/messages/<id> until it reaches `want` (bounded)."""
+    deadline = time.monotonic() + timeout
+    body = {}
+    while time.monotonic() < deadline:
+        body = status_of(sender_api, message_id)
+        if body.get("status") == want:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"{message_id} stayed {body.get('status')}, wanted {want}")
+
+
 
 
 @dataclass

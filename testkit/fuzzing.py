@@ -20,9 +20,11 @@ from adaptor_core import hub_protocol as hp
 from server.auth import Principal
 from server.azure_signalr import ConnectionString
 from server.errors import ApiError
-from server.functions.handlers import Functions, FunctionsConfig
+from server.config import Config
+from server.functions.handlers import Functions
+from server.settings import Settings
+from server.store.memory import MemoryStore
 from server.functions.http import FunctionRequest, Headers, field_ci, want_str
-from server.store import StoreConflict
 
 # Hypothesis keeps caches in ./.hypothesis by default; keep the work tree clean.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cif-adaptor-hypothesis")
@@ -77,23 +79,6 @@ class _Validator:
         return Principal("user-1", {"oid": "user-1", "roles": ["Notifications.Send"], "scp": "access_as_user"})
 
 
-class _Store:
-    def __init__(self) -> None:
-        self.messages: dict[str, Any] = {}
-
-    def add_message(self, m) -> None:
-        if m.message_id in self.messages:
-            raise StoreConflict(m.message_id)
-        self.messages[m.message_id] = m
-
-    def mark_sent(self, message_id: str, now: float) -> None: ...
-    def user_connections(self, user_id: str, hub: str) -> list: return []
-    def get_connection(self, connection_id: str): return None
-    def remove_connection(self, connection_id: str) -> bool: return False
-    def upsert_connection(self, conn) -> bool: return False
-    def open_messages(self, user_id: str, hub: str) -> list: return []
-
-
 class _SignalR:
     def user_exists(self, hub: str, user_id: str) -> bool: return True
     def connection_exists(self, hub: str, connection_id: str) -> bool: return True
@@ -102,10 +87,9 @@ class _SignalR:
 
 
 def _functions() -> Functions:
-    config = FunctionsConfig(hub="myhub", api_scope="api://x/access_as_user",
-                             signalr=ConnectionString("https://svc.test", "k" * 32), upstream_keys=["k" * 32],
-                             functions_key=None)
-    return Functions(config, _Validator(), _Store(), _SignalR())  # type: ignore[arg-type]
+    config = Config(Settings(state_dir=Path(tempfile.gettempdir())), "https://login.test/t", "x",
+                    "api://x/access_as_user", ("x",), ConnectionString("https://svc.test", "k" * 32), ("k" * 32,), None)
+    return Functions(config, _Validator(), MemoryStore(), _SignalR())  # type: ignore[arg-type]
 
 
 def _request(body: bytes, content_type: str = "application/json") -> FunctionRequest:

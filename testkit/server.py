@@ -1,5 +1,6 @@
 """A `python -m server` process for a test or a run: temp state dir, load users, kill and
-restart on the same port."""
+restart on the same port; clients that trust exactly its dev CA (requests, httpx, ssl);
+and the local stack built in this process instead (`local_stack`)."""
 from __future__ import annotations
 
 import json
@@ -10,13 +11,25 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import httpx
+import requests
 
+from server.devcerts import DevCerts, ensure_dev_certs
 from server.http_client import tls_context
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A port nobody listens on now (to restart a server on a known port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass
@@ -27,6 +40,8 @@ class ServerProcess:
     port: int = 0
     log_level: str = "warning"
     entry: tuple[str, ...] = ("-m", "server")  # what `python` runs
+    args: tuple[str, ...] = ()  # more arguments of `python -m server` (e.g. --host)
+    prefix: tuple[str, ...] = ()  # a command to run it under (e.g. ip netns exec NAME)
     process: subprocess.Popen | None = None
     starts: int = 0
 
@@ -35,8 +50,14 @@ class ServerProcess:
     def log_path(self) -> Path:
         return self.state_dir / f"server-{self.starts}.log"
 
-    def start(self, timeout: float = 60) -> "ServerProcess":
-        """Start (or restart, on the port it had) and wait for /healthz."""
+    @property
+    def log(self) -> Path:
+        """The log of the current (latest) start."""
+        return self.log_path
+
+    def start(self, timeout: float = 60, healthz: bool = True) -> "ServerProcess":
+        """Start (or restart, on the port it had) and wait for its banner, then (unless
+        `healthz` is False: not reachable from here) for /healthz."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         env = {**os.environ, "ADAPTOR_STATE_DIR": str(self.state_dir), "PYTHONUNBUFFERED": "1",
@@ -44,8 +65,8 @@ class ServerProcess:
         env.pop("ADAPTOR_SETTINGS_FILE", None)
         out = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, *self.entry, "--port", str(self.port), "--log-level", self.log_level],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [*self.prefix, sys.executable, *self.entry, *self.args, "--port", str(self.port),
+             "--log-level", self.log_level], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -54,6 +75,8 @@ class ServerProcess:
             m = re.search(r"on https://127\.0\.0\.1:(\d+)", self.log_path.read_text())
             if m:
                 self.port = int(m.group(1))
+                if not healthz:
+                    return self
                 try:
                     with self.http() as http:
                         if http.get(self.url + "/healthz", timeout=2).status_code == 200:
@@ -95,8 +118,25 @@ class ServerProcess:
         return f"https://127.0.0.1:{self.port}"
 
     @property
+    def widget_url(self) -> str:
+        # Widget on `localhost`, host page on 127.0.0.1: two origins, as in Dynamics.
+        return f"https://localhost:{self.port}/widget/"
+
+    @property
     def ca(self) -> Path:
         return self.state_dir / "certs" / "ca.pem"
+
+    @cached_property
+    def certs(self) -> DevCerts:
+        return ensure_dev_certs(self.state_dir / "certs")
+
+    def session(self) -> requests.Session:
+        """requests trusting this server's dev CA only (REQUESTS_CA_BUNDLE would override
+        verify=, so the environment is not read)."""
+        s = requests.Session()
+        s.trust_env = False
+        s.verify = str(self.ca)
+        return s
 
     @property
     def pid(self) -> int:
@@ -117,3 +157,13 @@ class ServerProcess:
                                  limits=httpx.Limits(max_connections=max_connections,
                                                      max_keepalive_connections=max_connections))
 
+
+
+def local_stack(state_dir: Path, **settings: str):
+    """The local stack built in this process (server/stack.py) from these settings, not
+    served: its Flask app answers through `flask_app.test_client()` or httpx.WSGITransport."""
+    from server.config import local_setup
+    from server.settings import Settings
+    from server.stack import build_stack
+
+    return build_stack(local_setup(Settings(state_dir=state_dir, **settings)))  # type: ignore[arg-type]

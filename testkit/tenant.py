@@ -1,18 +1,26 @@
-"""Tokens for a run, from the stack's own identity provider over HTTPS: agents through
-the real authorize + token endpoints (authorization code + PKCE, as msal does in the
-widget), the sender through client credentials (as the telephony CLI does)."""
+"""The tenant of a local stack and its tokens, from the stack's own identity provider
+over HTTPS: agents through the real authorize + token endpoints (authorization code +
+PKCE, as msal does in the widget), the sender through client credentials (as the
+telephony CLI does) — async over httpx for runs (`Tenant`, `agent_tokens`), sync through
+msal for tests (`Identity`)."""
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import jwt
 
-from telephony.local_signin import SignInForm
+from telephony.local_signin import SignInError, SignInForm
+
+if TYPE_CHECKING:
+    from .server import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,12 @@ def _pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-class SignInFailed(RuntimeError):
-    pass
+SignInFailed = SignInError  # one error for a sign-in at the local provider that did not go through
+
+
+def oid_of(token: str) -> str:
+    """The `oid` of an access token (read, not verified: the functions verify)."""
+    return jwt.decode(token, options={"verify_signature": False})["oid"]
 
 
 async def agent_token(http: httpx.AsyncClient, tenant: Tenant, username: str) -> str:
@@ -109,3 +121,54 @@ async def sender_token(http: httpx.AsyncClient, tenant: Tenant) -> str:
     r.raise_for_status()
     return r.json()["access_token"]
 
+
+@dataclass
+class Identity:
+    """The tenant of a running local stack through real msal (sync): agents sign in with
+    auth code + PKCE at its provider, the sender with client credentials."""
+    stack: "ServerProcess"
+    data: dict  # the stack's identity.json
+
+    @classmethod
+    def of(cls, stack: "ServerProcess") -> "Identity":
+        return cls(stack, json.loads((stack.state_dir / "identity.json").read_text()))
+
+    @property
+    def tenant(self) -> Tenant:
+        return Tenant.from_identity(self.stack.url, self.data)
+
+    @property
+    def authority(self) -> str:
+        return f"{self.stack.url}/{self.data['tenant_id']}"
+
+    @property
+    def api_client_id(self) -> str:
+        return self.data["api_client_id"]
+
+    @property
+    def api_scope(self) -> str:
+        return f"api://{self.api_client_id}/access_as_user"
+
+    def oid(self, username: str) -> str:
+        return self.data["users"][username]["oid"]
+
+    def public_app(self):
+        import msal
+
+        return msal.PublicClientApplication(self.api_client_id, authority=self.authority,
+                                            instance_discovery=False, http_client=self.stack.session())
+
+    def agent_result(self, username: str) -> dict:
+        from telephony.local_signin import sign_in
+
+        return sign_in(self.public_app(), self.stack.session(), username, [self.api_scope],
+                       f"{self.stack.widget_url}auth-redirect.html")
+
+    def sender_token(self) -> str:
+        import msal
+
+        s = self.data["sender"]
+        app = msal.ConfidentialClientApplication(s["client_id"], client_credential=s["client_secret"],
+                                                 authority=self.authority, instance_discovery=False,
+                                                 http_client=self.stack.session())
+        return app.acquire_token_for_client([f"api://{self.api_client_id}/.default"])["access_token"]

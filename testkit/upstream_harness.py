@@ -132,10 +132,9 @@ async def harness(tmp: Path, *, keepalive: float = 1.0, timeout: float = 5.0, up
     emulator_url = f"https://127.0.0.1:{e_sock.getsockname()[1]}"
     functions.emulator_url = emulator_url
     upstream_base = f"https://127.0.0.1:{closed_port()}" if upstream_down else functions_url
-    config = ServiceConfig(endpoint=emulator_url, keys=KEYS, upstream_url=f"{upstream_base}/runtime/webhooks/signalr",
-                           keepalive=keepalive, timeout=timeout)
+    config = ServiceConfig(endpoint=emulator_url, keys=KEYS, keepalive=keepalive, timeout=timeout)
     upstream_http = httpx.AsyncClient(verify=tls, trust_env=False, timeout=upstream_timeout)
-    service = SignalRService(config, Upstream(config.upstream_url, KEYS, upstream_http))
+    service = SignalRService(config)
     emulator_app = Starlette(routes=service.routes())
     records: list[logging.LogRecord] = []
     capture = _Capture(records)
@@ -154,7 +153,7 @@ async def harness(tmp: Path, *, keepalive: float = 1.0, timeout: float = 5.0, up
     for srv, _ in servers:
         while not srv.started:
             await asyncio.sleep(0.01)
-    service.start()
+    service.start(Upstream(f"{upstream_base}/runtime/webhooks/signalr", KEYS, upstream_http))
     try:
         yield Harness(functions, service, functions_url, emulator_url, tls, records)
     finally:

@@ -1,5 +1,7 @@
-"""Fixtures: a real server process over HTTPS in a temporary state dir, and Playwright
-driving Debian chromium with a fresh profile that trusts exactly that server's key."""
+"""Fixtures: a real server process over HTTPS in a temporary state dir (testkit/server.py),
+its tenant and tokens, and Playwright driving Debian chromium with a fresh profile that
+trusts exactly that server's key. The helpers tests share live in testkit/; the names
+imported below are re-exported for the tests that import them from here."""
 from __future__ import annotations
 
 import contextlib
@@ -13,12 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
+from server.devcerts import DevCerts
 from testkit import run_async  # noqa: F401 — the tests' way to run a coroutine beside Playwright
-from server.devcerts import DevCerts, ensure_dev_certs
+from testkit.agents import new_agent  # noqa: F401
+from testkit.functions import Api, call_payload, status_of, wait_status  # noqa: F401
+from testkit.server import REPO, ServerProcess, free_port
+from testkit.tenant import Identity
 
-REPO = Path(__file__).resolve().parent.parent
+Stack = ServerProcess  # the tests' name for a running server
+
+
+def start_stack(state_dir: Path, env: dict[str, str] | None = None, port: int = 0) -> ServerProcess:
+    return ServerProcess(state_dir, env=dict(env or {}), port=port).start(timeout=30)
+
+
+def stop_stack(stack: ServerProcess) -> None:
+    stack.stop()
+
 ARTIFACTS = REPO / "test-artifacts"  # screenshots (git-ignored)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -32,63 +46,6 @@ CHROMIUM_ARGS = [
     # allow third-party cookies for the CRM site run. See README, Troubleshooting.
     "--disable-features=TrackingProtection3pcd",
 ]
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen
-    port: int
-    certs: DevCerts
-    state_dir: Path
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def widget_url(self) -> str:
-        # Widget on `localhost`, host page on 127.0.0.1: two origins, as in Dynamics.
-        return f"https://localhost:{self.port}/widget/"
-
-    def session(self) -> requests.Session:
-        s = requests.Session()
-        s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify= (SPEC §3)
-        s.verify = str(self.certs.ca)
-        return s
-
-
-def start_stack(state_dir: Path, env: dict[str, str] | None = None, port: int = 0) -> Stack:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log = state_dir / "server.log"
-    full_env = {**os.environ, "ADAPTOR_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("ADAPTOR_SETTINGS_FILE", None)
-    out = log.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--log-level", "warning"],
-                            cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        m = re.search(r"on https://127\.0\.0\.1:(\d+)", log.read_text())
-        if m:
-            stack = Stack(proc, int(m.group(1)), ensure_dev_certs(state_dir / "certs"), state_dir, log)
-            try:
-                if stack.session().get(stack.url + "/healthz", timeout=2).ok:
-                    return stack
-            except requests.ConnectionError:
-                pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not answer /healthz in 30 s:\n{log.read_text()}")
-
-
-def stop_stack(stack: Stack) -> None:
-    stack.process.terminate()
-    try:
-        stack.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        stack.process.kill()
 
 
 def pytest_generate_tests(metafunc):
@@ -112,14 +69,6 @@ def store_backend(request) -> str:
 def token_version(request) -> str:
     """ADAPTOR_IDP_ACCESS_TOKEN_VERSION of the stack: "2" or "1"."""
     return request.param
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -192,55 +141,9 @@ def browser_context(playwright_instance, stack):
         yield ctx
 
 
-# --- identity helpers (real msal against the running local provider) ------------------
-
-@dataclass
-class Identity:
-    stack: Stack
-    data: dict
-
-    @property
-    def authority(self) -> str:
-        return f"{self.stack.url}/{self.data['tenant_id']}"
-
-    @property
-    def api_client_id(self) -> str:
-        return self.data["api_client_id"]
-
-    @property
-    def api_scope(self) -> str:
-        return f"api://{self.api_client_id}/access_as_user"
-
-    def oid(self, username: str) -> str:
-        return self.data["users"][username]["oid"]
-
-    def public_app(self):
-        import msal
-
-        return msal.PublicClientApplication(self.api_client_id, authority=self.authority,
-                                            instance_discovery=False, http_client=self.stack.session())
-
-    def agent_result(self, username: str) -> dict:
-        from telephony.local_signin import sign_in
-
-        return sign_in(self.public_app(), self.stack.session(), username, [self.api_scope],
-                       f"{self.stack.widget_url}auth-redirect.html")
-
-    def sender_token(self) -> str:
-        import msal
-
-        s = self.data["sender"]
-        app = msal.ConfidentialClientApplication(s["client_id"], client_credential=s["client_secret"],
-                                                 authority=self.authority, instance_discovery=False,
-                                                 http_client=self.stack.session())
-        return app.acquire_token_for_client([f"api://{self.api_client_id}/.default"])["access_token"]
-
-
 @pytest.fixture(scope="session")
 def identity(stack) -> Identity:
-    import json
-
-    return Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
+    return Identity.of(stack)
 
 
 @pytest.fixture(scope="session")
@@ -283,41 +186,9 @@ def azure_settings(stack: Stack, identity: "Identity", azurite: str, signalr: st
 
 # --- simulated agents (the widget core under CPython) --------------------------------
 
-class Api:
-    """Thin HTTPS caller of the functions with a bearer token."""
-
-    def __init__(self, stack: Stack, token: str | None):
-        self.stack, self.token = stack, token
-
-    def call(self, method: str, path: str, json_body=None, token: str | None = "default", **kw):
-        token = self.token if token == "default" else token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        headers.update(kw.pop("headers", {}))
-        return self.stack.session().request(method, self.stack.url + path, json=json_body, headers=headers,
-                                            timeout=15, **kw)
-
-
 @pytest.fixture
 def sender_api(stack, tokens) -> Api:
     return Api(stack, tokens["sender"])
-
-
-def new_agent(stack: Stack, token: str, **kw):
-    import httpx
-
-    from server.http_client import tls_context
-    from simagent.agent import SimAgent
-
-    async def provider() -> str:
-        return token
-
-    tls = tls_context(stack.certs.ca)
-    http = httpx.AsyncClient(verify=tls, trust_env=False, timeout=10)
-    return SimAgent(stack.url, provider, http, tls, **kw)
-
-
-def call_payload(phone: str = "+15551234567", **extra) -> dict:
-    return {"PhoneNumber": phone, "comments": "Billing question", "mediaType": "voice", **extra}
 
 
 # --- the widget in the browser ----------------------------------------------------------
@@ -374,19 +245,3 @@ def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float =
             with context.expect_page(timeout=timeout) as popup_info:
                 widget.locator("#signin").click()
     return popup
-
-
-def status_of(sender_api: Api, message_id: str) -> dict:
-    return sender_api.call("GET", f"/api/messages/{message_id}").json()
-
-
-def wait_status(sender_api: Api, message_id: str, want: str, timeout: float = 15) -> dict:
-    """Poll GET /api/messages/<id> until it reaches `want` (bounded)."""
-    deadline = time.monotonic() + timeout
-    body = {}
-    while time.monotonic() < deadline:
-        body = status_of(sender_api, message_id)
-        if body.get("status") == want:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{message_id} stayed {body.get('status')}, wanted {want}")

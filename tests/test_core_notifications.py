@@ -1,6 +1,6 @@
 """Unit tests for adaptor_core.notifications: ReceiveNotification parsing, de-duplication,
 the contact lookup query, the CIF notifyEvent/createSession/createRecord inputs and the
-ack sent back (SPEC §5, §7). Pure functions: literal inputs, exact outputs."""
+ack sent back (docs/cif.md, docs/functions-api.md). Pure functions: literal inputs, exact outputs."""
 from __future__ import annotations
 
 import json

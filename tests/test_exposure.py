@@ -20,10 +20,10 @@ from http.client import HTTPSConnection
 
 import pytest
 
-from server.flask_app import create_app
 from server.settings import ConfigError, Settings
-from server.config import resolve_stack
-from tests.conftest import REPO, stop_stack
+from server.config import local_setup
+from testkit.server import local_stack
+from testkit.server import REPO, ServerProcess
 
 ELSEWHERE = "198.18.0.2"  # RFC 2544 benchmarking range: never a real host
 SPOOFED = {"X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1", "X-Real-IP": "127.0.0.1",
@@ -39,9 +39,9 @@ def guarded_paths(tenant: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    app = create_app(Settings(state_dir=tmp_path_factory.mktemp("exposure")))
-    yield app
-    app.extensions["store"].close()
+    local = local_stack(tmp_path_factory.mktemp("exposure"))
+    yield local.flask_app
+    local.functions.store.close()
 
 
 def client_from(app, **environ):
@@ -52,7 +52,7 @@ def client_from(app, **environ):
 
 
 def test_console_and_identity_provider_refuse_peers_that_are_not_this_machine(app):
-    tenant = app.extensions["stack"].directory.tenant_id
+    tenant = app.extensions["config"].local_directory.tenant_id
     remote = client_from(app, REMOTE_ADDR=ELSEWHERE)
     local = app.test_client()  # REMOTE_ADDR 127.0.0.1
     for method, path in guarded_paths(tenant):
@@ -95,12 +95,12 @@ def test_real_azure_settings_need_entra_id(tmp_path, settings, real):
     such a stack needs Authority, and then the console and the provider are off."""
     if real:
         with pytest.raises(ConfigError, match="Authority"):
-            resolve_stack(Settings(state_dir=tmp_path, **settings))
+            local_setup(Settings(state_dir=tmp_path, **settings))
     else:
-        assert resolve_stack(Settings(state_dir=tmp_path, **settings)).local_stand_ins
+        assert local_setup(Settings(state_dir=tmp_path, **settings)).local_stand_ins
     entra = {"Authority": "https://login.microsoftonline.com/contoso", "AzureAd__ClientId": "c",
              "ApiScope": "api://c/access_as_user"}
-    stack = resolve_stack(Settings(state_dir=tmp_path, **settings, **entra))
+    stack = local_setup(Settings(state_dir=tmp_path, **settings, **entra))
     assert not stack.local_stand_ins and stack.real_azure == ("Authority", *real)
 
 
@@ -159,28 +159,15 @@ def namespace():
 @pytest.fixture(scope="module")
 def exposed(namespace, tmp_path_factory):
     """`python -m server --host 0.0.0.0 --expose-to-network` inside the namespace."""
-    from server.devcerts import ensure_dev_certs
-    from tests.conftest import Stack
-
     name, _, inside = namespace
-    state = tmp_path_factory.mktemp("exposed")
-    log = state / "server.log"
-    env = {**os.environ, "ADAPTOR_STATE_DIR": str(state), "PYTHONUNBUFFERED": "1"}
-    env.pop("ADAPTOR_SETTINGS_FILE", None)
-    with log.open("w") as out:
-        proc = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-m", "server", "--host", "0.0.0.0",
-                                 "--expose-to-network", "--port", "0", "--log-level", "warning"],
-                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    stack = ServerProcess(tmp_path_factory.mktemp("exposed"), prefix=("ip", "netns", "exec", name),
+                          args=("--host", "0.0.0.0", "--expose-to-network")).start(timeout=30, healthz=False)
     deadline = time.monotonic() + 30
-    while not (m := re.search(r"on https://127\.0\.0\.1:(\d+)", log.read_text())):
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.1)
-    stack = Stack(proc, int(m.group(1)), ensure_dev_certs(state / "certs"), state, log)
     while get(stack, inside, "/healthz")[0] != 200:  # the port answers across the veth
-        assert time.monotonic() < deadline, log.read_text()
+        assert time.monotonic() < deadline, stack.log.read_text()
         time.sleep(0.1)
     yield stack
-    stop_stack(stack)
+    stack.stop()
 
 
 def get(stack, address: str, path: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict]:

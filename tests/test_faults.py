@@ -1,9 +1,9 @@
 """Fault tests: the server killed under load and restarted, the store locked, the
 upstream webhook failing or slow, clock skew between token issuer and validator.
 
-The scenarios live in bench/faults.py (`python -m bench faults` runs them with more
+The scenarios live in testkit/faults.py (`python -m bench faults` runs them with more
 agents and prints a table); here they run small, against stacks started with the
-conftest helpers. Known defects are strict xfails that name the place to fix."""
+testkit's ServerProcess. Known defects are strict xfails that name the place to fix."""
 from __future__ import annotations
 
 import json
@@ -13,38 +13,8 @@ from pathlib import Path
 import pytest
 
 from testkit import faults
-from tests.conftest import free_port, run_async, start_stack, stop_stack
-
-
-class ConftestTarget:
-    """A stack from conftest.start_stack with the interface bench/faults.py expects."""
-
-    def __init__(self, state_dir: Path, load_users: int):
-        self.state_dir, self.env = state_dir, {"ADAPTOR_IDP_LOAD_USERS": str(load_users),
-                                               "ADAPTOR_RECONCILE_SECONDS": str(faults.RECONCILE_SECONDS)}
-        self.stack = start_stack(state_dir, env=self.env, port=free_port())
-
-    @property
-    def url(self) -> str:
-        return self.stack.url
-
-    @property
-    def ca(self) -> Path:
-        return self.stack.certs.ca
-
-    @property
-    def pid(self) -> int:
-        return self.stack.process.pid
-
-    def kill(self) -> None:
-        self.stack.process.send_signal(signal.SIGKILL)
-        self.stack.process.wait(timeout=10)
-
-    def restart(self) -> None:
-        self.stack = start_stack(self.state_dir, env=self.env, port=self.stack.port)
-
-    def stop(self) -> None:
-        stop_stack(self.stack)
+from testkit import run_async
+from testkit.server import ServerProcess, free_port
 
 
 def checks(sc: faults.Scenario, *names: str) -> dict[str, list]:
@@ -59,9 +29,15 @@ def assert_ok(found: dict[str, list]) -> None:
     assert not bad, "\n".join(bad)
 
 
+def fault_target(state_dir: Path, load_users: int) -> ServerProcess:
+    """A stack on a known port (a restart takes it again), reconciling often."""
+    return ServerProcess(state_dir, load_users=load_users, port=free_port(),
+                         env={"ADAPTOR_RECONCILE_SECONDS": str(faults.RECONCILE_SECONDS)}).start(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def small_stack(tmp_path_factory):
-    target = ConftestTarget(tmp_path_factory.mktemp("faults-small"), load_users=2)
+    target = fault_target(tmp_path_factory.mktemp("faults-small"), load_users=2)
     yield target
     target.stop()
 
@@ -73,7 +49,7 @@ def test_load_users_sign_in_but_are_not_listed(small_stack):
     from server.idp.directory import load_users
 
     tenant = faults.tenant_of(small_stack)
-    page = small_stack.stack.session().get(f"{tenant.authority}/oauth2/v2.0/authorize", params={
+    page = small_stack.session().get(f"{tenant.authority}/oauth2/v2.0/authorize", params={
         "client_id": tenant.api_client_id, "response_type": "code", "redirect_uri": tenant.redirect_uri,
         "scope": tenant.api_scope, "code_challenge": "x" * 43, "code_challenge_method": "S256"})
     assert page.status_code == 200
@@ -94,7 +70,7 @@ def test_load_users_sign_in_but_are_not_listed(small_stack):
 
 @pytest.fixture(scope="module")
 def kill_restart(tmp_path_factory) -> faults.Scenario:
-    target = ConftestTarget(tmp_path_factory.mktemp("faults-kill"), load_users=30)
+    target = fault_target(tmp_path_factory.mktemp("faults-kill"), load_users=30)
     try:
         yield run_async(faults.kill_restart(target, agents=30, rate=15, before=2.0, after=2.0))
     finally:

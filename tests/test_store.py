@@ -1,4 +1,4 @@
-"""The store contract, run against SQLite and Azure Tables (Azurite)."""
+"""The store contract, run against SQLite, Azure Tables (Azurite) and the in-memory store."""
 import sqlite3
 import time
 import uuid
@@ -6,14 +6,17 @@ import uuid
 import pytest
 
 from server.store import Connection, Message, MessageStatus, StoreConflict, StoreUnavailable
+from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.store.tables import TableStore
 
 
-@pytest.fixture(params=["sqlite", "azurite"])
+@pytest.fixture(params=["sqlite", "azurite", "memory"])
 def store(request, tmp_path):
     if request.param == "sqlite":
         s = SqliteStore(tmp_path / "t.db")
+    elif request.param == "memory":
+        s = MemoryStore()
     else:
         s = TableStore(request.getfixturevalue("azurite"), "T" + uuid.uuid4().hex[:12])
     yield s

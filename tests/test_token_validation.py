@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from server.flask_app import create_app
+from testkit.server import local_stack
 from server.auth import MAX_TOKEN_LENGTH, Principal, TokenValidator
 from server.errors import ApiError
 from server.settings import Settings
@@ -33,17 +33,17 @@ CODES_401 = {"invalid_token", "token_expired", "invalid_audience", "invalid_issu
 @pytest.fixture(scope="module")
 def authority(tmp_path_factory):
     """(validator, directory, good claims) for a fresh local tenant."""
-    app = create_app(Settings(state_dir=tmp_path_factory.mktemp("tokens")))
-    stack = app.extensions["stack"]
-    http = httpx.Client(transport=httpx.WSGITransport(app=app))
+    local = local_stack(tmp_path_factory.mktemp("tokens"))
+    stack, directory = local.config, local.config.local_directory
+    http = httpx.Client(transport=httpx.WSGITransport(app=local.flask_app))
     validator = TokenValidator(stack.authority, stack.audiences, http)
     now = int(time.time())
-    user = stack.directory.users["alice"]
-    good = {"iss": f"{stack.authority}/v2.0", "aud": stack.directory.api_client_id, "iat": now, "nbf": now,
-            "exp": now + 3600, "oid": user.oid, "sub": user.oid, "tid": stack.directory.tenant_id,
-            "scp": "access_as_user", "azp": stack.directory.api_client_id, "ver": "2.0"}
-    yield validator, stack.directory, good
-    app.extensions["store"].close()
+    user = directory.users["alice"]
+    good = {"iss": f"{stack.authority}/v2.0", "aud": directory.api_client_id, "iat": now, "nbf": now,
+            "exp": now + 3600, "oid": user.oid, "sub": user.oid, "tid": directory.tenant_id,
+            "scp": "access_as_user", "azp": directory.api_client_id, "ver": "2.0"}
+    yield validator, directory, good
+    local.functions.store.close()
 
 
 def _b64(data: bytes) -> str:

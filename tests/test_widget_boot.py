@@ -39,7 +39,7 @@ def test_widget_python_imports_the_pinned_wheels(browser_context, stack):
     page.goto(stack.widget_url)
     page.locator("#python-ready").wait_for(state="visible", timeout=60_000)
     versions = page.evaluate("() => window.adaptorDiagnostics && window.adaptorDiagnostics()")
-    assert versions is not None, "adaptor.py did not publish window.adaptorDiagnostics"
+    assert versions is not None, "main.py did not publish window.adaptorDiagnostics"
     assert versions["msal"] == "1.39.0"
     assert versions["requests"] == "2.34.2"
     assert versions["bytecode"] is True

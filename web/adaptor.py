@@ -1,26 +1,26 @@
 """Adaptor widget (Python in Pyodide via PyScript): the sample's signalRadaptor logic as
 browser glue around adaptor_core. The core decides (protocol, reconnects, CIF mapping);
-this file performs: fetch, the JS WebSocket, timers, msal, Microsoft.CIFramework calls,
-and the UI — which only ever sets textContent, never innerHTML."""
+this module performs: fetch, the JS WebSocket, timers, msal and Microsoft.CIFramework
+calls. The UI is ui.py; start-up (configuration, CIF set-up) is main.py."""
 import asyncio
 import json
 import random
 import sys
 import time
-from urllib.parse import parse_qsl
 
-from js import Object, WebSocket, document, performance, window
-from pyodide.ffi import create_proxy, to_js
+from js import WebSocket, document, performance, window
+from pyodide.ffi import create_proxy
 from pyodide.http import pyfetch
 
-import adaptor_core
 from adaptor_core import connection as hub
-from adaptor_core.config import ConfigMissing, WidgetConfig, resolve_config
-from adaptor_core.notifications import (CreateSession, Deduper, Notification, NotificationError, ack,
-                                        first_contact, lookup_query, notify_input, parse_notification,
-                                        parse_notify_result, plan_outcome)
-from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
+from adaptor_core.config import WidgetConfig
+from adaptor_core.errors import NotificationError
+from adaptor_core.hub_methods import RECEIVE_NOTIFICATION, SEND_MESSAGE, Handlers
+from adaptor_core.negotiate import NegotiateError, Negotiated, Negotiation
+from adaptor_core.notifications import (CreateSession, Deduper, Notification, ack, first_contact, lookup_query,
+                                        notify_input, parse_notification, parse_notify_result, plan_outcome)
 from adaptor_core.tokens import TokenKeeper
+from ui import WidgetUI
 
 MARKS: dict[str, float] = {}  # navigation-relative milestones (ms), for diagnostics and benchmarks
 
@@ -31,55 +31,6 @@ def mark(name: str) -> None:
 
 def now() -> float:
     return time.monotonic()
-
-
-# --- UI ---------------------------------------------------------------------------------
-
-STATUS_TEXT = {"disconnected": "Disconnected", "connecting": "Connecting…", "connected": "Connected",
-               "reconnecting": "Reconnecting…", "error": "Error"}
-
-
-class WidgetUI:
-    def __init__(self):
-        self.status = document.getElementById("status")
-        self.text = document.getElementById("status-text")
-        self.reason = document.getElementById("status-reason")
-        self.signin_button = document.getElementById("signin")
-        self.user = document.getElementById("user")
-        self.recent = document.getElementById("recent")
-
-    def set_status(self, state: str, reason: str | None = None) -> None:
-        self.status.dataset.state = state
-        self.text.textContent = STATUS_TEXT.get(state, state)
-        self.reason.textContent = reason or ""
-
-    def set_user(self, name: str | None) -> None:
-        self.user.textContent = f"Signed in as {name}" if name else ""
-
-    def show_signin(self, visible: bool) -> None:
-        self.signin_button.hidden = not visible
-
-    def add_call(self, n: Notification, who: str) -> "CallRow":
-        item = document.createElement("li")
-        item.dataset.messageId = n.message_id or ""
-        title, state = document.createElement("span"), document.createElement("span")
-        title.className, state.className = "call", "outcome"
-        title.textContent = f"{who} · {n.phone}"
-        state.textContent = "ringing"
-        item.append(title, state)
-        self.recent.prepend(item)
-        while self.recent.children.length > 10:
-            self.recent.lastElementChild.remove()
-        return CallRow(item, state)
-
-
-class CallRow:
-    def __init__(self, item, state):
-        self.item, self.state = item, state
-
-    def outcome(self, text: str) -> None:
-        self.item.dataset.outcome = text
-        self.state.textContent = text
 
 
 # --- the adaptor (seed: signalRadaptor.js) ------------------------------------------------
@@ -96,6 +47,16 @@ class Adaptor:
         self.tokens = TokenKeeper()  # when to renew, on this tab's monotonic clock (skew-proof)
         self._tasks: set = set()
         self.delivered = 0
+        self.handlers = Handlers()
+        self.on(RECEIVE_NOTIFICATION, self._on_notification)
+
+    def on(self, target: str, fn) -> None:
+        """Call `fn(arguments)` for each invocation of hub method `target` from the server."""
+        self.handlers.on(target, fn)
+
+    def _on_notification(self, arguments: list) -> None:
+        if arguments:
+            self.spawn(self.notify_incoming_call(arguments[0]))
 
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -123,7 +84,7 @@ class Adaptor:
                 try:
                     token = await self.signin.interactive()
                 except (SignInRequired, SignInFailed) as exc:
-                    self.ui.set_status("error", str(exc))
+                    self.ui.set_status("error", str(exc), exc.code)
                     await self._wait_for_signin_click()
             username = self.signin.username
         self.ui.set_user(username)
@@ -201,8 +162,8 @@ class Adaptor:
         elif isinstance(action, hub.Connected):
             self.spawn(self.register_client(action.connection_id))
         elif isinstance(action, hub.Deliver):
-            if action.invocation.target == "ReceiveNotification" and action.invocation.arguments:
-                self.spawn(self.notify_incoming_call(action.invocation.arguments[0]))
+            for fn in self.handlers.get(action.invocation.target):
+                fn(action.invocation.arguments)
 
     async def _post(self, url: str, token: str | None, body: dict | None = None) -> tuple[int, str]:
         headers = {"Content-Type": "application/json"}
@@ -285,7 +246,7 @@ class Adaptor:
         try:
             n = parse_notification(argument.to_py() if hasattr(argument, "to_py") else argument)
         except NotificationError as exc:
-            self.ui.set_status(self.core.state, f"ignored a malformed notification: {exc}")
+            self.ui.set_status(self.core.state, f"ignored a malformed notification: {exc}", exc.code)
             return
         if not self.dedupe.first_time(n.key):
             return
@@ -317,7 +278,7 @@ class Adaptor:
 
     # seed: acknowledgeMessageReceived (kept until the service answers; sent after a reconnect)
     def acknowledge_message_received(self, n: Notification, outcome: str, reason: str | None = None) -> None:
-        self.perform(self.core.invoke_until_answered("sendMessage", [ack(n, outcome, reason)], now()))
+        self.perform(self.core.invoke_until_answered(SEND_MESSAGE, [ack(n, outcome, reason)], now()))
 
     async def on_click_to_act(self, name: str, payload: dict) -> None:
         document.body.dataset.clickToAct = json.dumps(payload)
@@ -333,100 +294,3 @@ def error_message(text: str) -> str:
     except ValueError:
         return ""
     return str(data.get("message") or data.get("error") or "") if isinstance(data, dict) else ""
-
-
-# --- start-up ---------------------------------------------------------------------------
-
-async def fetch_config_file() -> dict | None:
-    try:
-        response = await pyfetch("./config.json", cache="no-cache")
-        return await response.json() if response.ok else None
-    except Exception:
-        return None
-
-
-CIF_SETUP_TIMEOUT = 10.0  # seconds for the host to answer the set-up calls (not notifyEvent: that waits for the agent)
-
-
-async def environment_values(cif) -> dict:
-    """Dynamics passes per-org settings to the widget as the channel provider's custom
-    parameters (getEnvironment → customParams); we read extn_<Key> from there."""
-    if cif is None:
-        return {}
-    try:
-        env = json.loads(str(await asyncio.wait_for(cif.call("getEnvironment"), CIF_SETUP_TIMEOUT)))
-        custom = env.get("customParams") or {}
-        return json.loads(custom) if isinstance(custom, str) else custom
-    except Exception:
-        return {}
-
-
-async def init_cif(cif, adaptor: Adaptor) -> None:
-    await cif.call("setClickToAct", True)
-    await cif.add_handler("onclicktoact", adaptor.on_click_to_act)
-    for name in ("onSessionSwitched", "onSessionClosed", "onPageNavigate", "onmodechanged"):
-        await cif.add_handler(name, adaptor.on_cif_event)
-    await cif.call("setMode", 1)
-
-
-def diagnostics():
-    import importlib
-    import os
-
-    imported = "msal" in sys.modules  # before this function imports it: did sign-in need msal?
-    found = {name: getattr(importlib.import_module(name), "__version__", "?")
-             for name in ("msal", "requests", "jwt", "pyodide_http")}
-    msal = sys.modules["msal"]
-    found["bytecode"] = bool(msal.__cached__ and os.path.exists(msal.__cached__))
-    found["python"] = sys.version.split()[0]
-    found["msal_was_imported"] = imported
-    found["marks"] = dict(MARKS)
-    import gc
-
-    found["python_objects"] = len(gc.get_objects())
-    try:
-        import pyodide_js
-
-        found["wasm_bytes"] = pyodide_js._module.HEAP8.length  # the wasm linear memory
-    except (ImportError, AttributeError):
-        found["wasm_bytes"] = None
-    return to_js(found, dict_converter=Object.fromEntries)
-
-
-async def main() -> None:
-    mark("python_ready")
-    ready = document.getElementById("python-ready")
-    ready.textContent = f"Python ready — Python {sys.version.split()[0]}, core {adaptor_core.__version__}"
-    ready.dataset.ms = str(MARKS["python_ready"])
-    ready.hidden = False
-    window.adaptorDiagnostics = create_proxy(diagnostics)
-
-    ui = WidgetUI()
-    from cif import wait_for_library
-
-    config_file, cif = await asyncio.gather(fetch_config_file(), wait_for_library())
-    query = dict(parse_qsl(str(window.location.search).lstrip("?")))
-    try:
-        env = await environment_values(cif)
-        config = resolve_config(query, config_file, env.get)
-    except ConfigMissing as exc:
-        ui.set_status("error", str(exc))
-        return
-    adaptor = Adaptor(config, ui, cif)
-    window.adaptor = adaptor  # for the console and tests: adaptor.delivered, adaptor.core.state
-    ui.signin_button.addEventListener("click", create_proxy(adaptor.signin_clicked))
-    if cif is not None:
-        # Before sign-in: msal's HTTP is synchronous XHR, which would stall these
-        # postMessage round trips to the host while it runs.
-        from cif import CifError
-
-        try:  # a host that never answers must not keep the agent from signing in
-            await asyncio.wait_for(init_cif(cif, adaptor), CIF_SETUP_TIMEOUT)
-        except CifError as exc:
-            ui.set_status("disconnected", f"CIF set-up failed: {exc}")
-        except asyncio.TimeoutError:
-            ui.set_status("disconnected", f"CIF set-up failed: no answer from the host in {CIF_SETUP_TIMEOUT:g} s")
-    adaptor.start_connection()
-
-
-asyncio.ensure_future(main())

@@ -6,9 +6,13 @@ import json
 from js import JSON, Object, window
 from pyodide.ffi import JsException, create_proxy, to_js
 
+from adaptor_core.errors import AdaptorError
 
-class CifError(Exception):
-    pass
+
+class CifError(AdaptorError):
+    """A Microsoft.CIFramework call that rejected (or no library at all)."""
+
+    code = "cif_failed"
 
 
 def _to_js(value):

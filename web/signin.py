@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 from js import window
 from pyodide.ffi import create_proxy
 
+from adaptor_core.errors import AdaptorError
 from adaptor_core.tokens import cached_access_token
 
 CACHE_KEY = "cif-adaptor.msal-cache"
@@ -47,12 +48,16 @@ def _session_storage():
         return None
 
 
-class SignInRequired(Exception):
+class SignInRequired(AdaptorError):
     """Interactive sign-in is needed and could not start (e.g. popup blocked)."""
 
+    code = "signin_required"
 
-class SignInFailed(Exception):
-    pass
+
+class SignInFailed(AdaptorError):
+    """The identity provider refused or the popup gave no usable answer."""
+
+    code = "signin_failed"
 
 
 class BrowserSignIn:

@@ -41,8 +41,8 @@ def adaptor_core():
 
 @bp.get("/config.json")
 def config_json():
-    """The sample solution's environment variables for this stack (SPEC §2)."""
-    response = jsonify(current_app.extensions["stack"].widget_config())
+    """The sample solution's environment variables for this stack (README, Configuration)."""
+    response = jsonify(current_app.extensions["config"].widget_config())
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -73,16 +73,16 @@ def content_security_policy() -> str:
     'wasm-unsafe-eval' is what Pyodide needs to compile its WebAssembly; 'unsafe-eval'
     is what PyScript needs (it composes its plugin hooks with `Function(...)` — measured
     in tests/test_widget_csp.py, which also proves nothing else is needed)."""
-    stack = current_app.extensions["stack"]
-    dynamics = " ".join(stack.dynamics_origins)
-    signalr = _origin(stack.signalr.client_url(""))  # ClientEndpoint when set: where the browser connects
+    config = current_app.extensions["config"]
+    dynamics = " ".join(config.dynamics_origins)
+    signalr = _origin(config.signalr.client_url(""))  # ClientEndpoint when set: where the browser connects
     signalr_ws = signalr.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     return "; ".join([
         "default-src 'self'",
         f"script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval' {dynamics}",
         "style-src 'self'",
         "img-src 'self' data:",
-        f"connect-src 'self' {_origin(stack.functions_url)} {signalr} {signalr_ws} {_origin(stack.authority)}",
+        f"connect-src 'self' {_origin(config.functions_url)} {signalr} {signalr_ws} {_origin(config.authority)}",
         f"frame-ancestors {dynamics}",
         "base-uri 'none'",
         "form-action 'none'",

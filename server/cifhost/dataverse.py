@@ -36,7 +36,7 @@ def _solution(widget_url: str) -> tuple[dict[str, bytes], Solution]:
 
 def local_solution() -> tuple[dict[str, bytes], Solution]:
     """The solution as this stack would deploy it: the widget served here at /widget/."""
-    return _solution(current_app.extensions["stack"].widget_origin + "/widget/")
+    return _solution(current_app.extensions["config"].widget_origin + "/widget/")
 
 
 def templates_json() -> str:
@@ -47,7 +47,7 @@ def templates_json() -> str:
 def variable_values() -> dict[str, str]:
     """Current values (environmentvariablevalue.value) of this stack: the solution's
     variables <prefix>_<Key> get the local settings of the widget's <Key>."""
-    config = current_app.extensions["stack"].widget_config()
+    config = current_app.extensions["config"].widget_config()
     solution = local_solution()[1]
     return {name: config[name[len(solution.prefix) + 1:]] for name in solution.variables
             if config.get(name[len(solution.prefix) + 1:])}

@@ -1,4 +1,5 @@
-"""The sample's functions as framework-free handlers (SPEC §4–§5)."""
+"""The sample's functions as framework-free handlers: the contract they keep is in
+docs/functions-api.md, the upstream events they take in docs/upstream.md."""
 from __future__ import annotations
 
 import hmac
@@ -7,24 +8,26 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from adaptor_core.errors import NotificationError
+from adaptor_core.hub_methods import RECEIVE_NOTIFICATION, SEND_MESSAGE, message_object
+
+from .. import upstream
 from ..auth import Principal, TokenValidator, bearer_token, forbidden, require_agent, require_sender
-from ..azure_signalr import ConnectionString, verify_upstream_signature
-from ..errors import ApiError
-from ..store import Connection, Message, MessageStatus, Store, StoreConflict
-from .http import FunctionRequest, FunctionResponse, field_ci, require_sendable, want_str
+from ..config import Config
+from ..errors import ApiError, StoreConflict
+from ..jsonbody import require_sendable
+from ..log import log_event
+from ..store import Connection, Message, MessageStatus, Store
+from .http import FunctionRequest, FunctionResponse, field_ci, want_str
 from .signalr_rest import SignalRRest, SignalRUnavailable
 
 log = logging.getLogger("functions")
 
-NOTIFY_TARGET = "ReceiveNotification"  # server → widget (seed)
-ACK_TARGET = "sendMessage"  # widget → functions (seed)
 DEFAULT_TTL = 30
 MAX_TTL = 24 * 3600
-DEFAULT_ACK_WINDOW = 300.0  # seconds after delivery a message may wait for its acknowledgement
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 MAX_USER_ID = 1024  # Azure SignalR's user ids: 1 to 1024 characters
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -33,26 +36,17 @@ OUTCOMES = {"accepted": MessageStatus.ACCEPTED, "rejected": MessageStatus.REJECT
 
 
 def event(name: str, **fields: Any) -> None:
-    """One JSON object a line, with the ids that let a person follow one call."""
-    log.info(json.dumps({"event": name, **fields}, default=str))
+    log_event(log, name, **fields)
 
 
 def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts else None
 
 
-@dataclass
-class FunctionsConfig:
-    hub: str
-    api_scope: str
-    signalr: ConnectionString
-    upstream_keys: list[str]  # AccessKeys the upstream signature may be made with
-    functions_key: str | None  # `?code=` of the webhook (None: not checked, e.g. behind Azure's own check)
-    ack_window: float = DEFAULT_ACK_WINDOW  # sent and unacknowledged this long → 'unacknowledged'
-
-
 class Functions:
-    def __init__(self, config: FunctionsConfig, validator: TokenValidator, store: Store, signalr: SignalRRest,
+    """The handlers, built from the one Config (server/config.py) by server/functions/factory.py."""
+
+    def __init__(self, config: Config, validator: TokenValidator, store: Store, signalr: SignalRRest,
                  clock: Callable[[], float] = time.time):
         self.config, self.validator, self.store, self.signalr, self.clock = config, validator, store, signalr, clock
 
@@ -197,15 +191,17 @@ class Functions:
     def _parse_payload(value: Any) -> dict:
         if value is None:
             raise ApiError(400, "missing_field", "'message' is required.")
-        if isinstance(value, str):  # the seed sent the message as a JSON string
-            try:
-                value = json.loads(value)
-            except (ValueError, RecursionError):
-                raise ApiError(422, "invalid_field", "'message' is a string but not JSON.") from None
-            require_sendable(value, "message")
-        if not isinstance(value, dict):
-            raise ApiError(422, "invalid_field", "'message' must be an object (or its JSON text).")
-        want_str(field_ci(value, "PhoneNumber"), "message.PhoneNumber", max_len=64)
+        try:
+            parsed = message_object(value, "'message'")  # the object, or its JSON text as the seed sent it
+        except NotificationError as exc:
+            raise ApiError(422, "invalid_field", f"{exc} (an object, or its JSON text).") from None
+        if parsed is not value:
+            require_sendable(parsed, "message")
+        value = parsed
+        phone = want_str(field_ci(value, "PhoneNumber"), "message.PhoneNumber", max_len=64)
+        if phone is not None and CONTROL.search(phone):
+            raise ApiError(422, "invalid_field", "'message.PhoneNumber' must be one line of text (no control "
+                                                 "characters).")
         for name in ("comments", "interactionId", "mediaType"):
             want_str(field_ci(value, name), f"message.{name}", required=False, max_len=4096, allow_empty=True)
         return dict(value)
@@ -215,9 +211,9 @@ class Functions:
         payload = json.loads(message.payload)
         try:
             if connection_id:
-                self.signalr.send_to_connection(message.hub, connection_id, NOTIFY_TARGET, [payload])
+                self.signalr.send_to_connection(message.hub, connection_id, RECEIVE_NOTIFICATION, [payload])
             else:
-                self.signalr.send_to_user(message.hub, message.user_id, NOTIFY_TARGET, [payload])
+                self.signalr.send_to_user(message.hub, message.user_id, RECEIVE_NOTIFICATION, [payload])
         except SignalRUnavailable as exc:
             event("send.failed", message=message.message_id, error=exc.message)
             return message.status
@@ -264,46 +260,35 @@ class Functions:
             body["reason"] = message.reason
         return FunctionResponse(200, body)
 
-    # --- upstream webhook ---------------------------------------------------------------
+    # --- upstream webhook and triggers ----------------------------------------------------
     def SignalRWebhook(self, req: FunctionRequest) -> FunctionResponse:
+        """The upstream endpoint of the local stack (on Azure the SignalR trigger takes its
+        place and the host checks the key): the functions key, then the event as
+        server/upstream.py decodes it, answered with a Completion when one is awaited."""
         if self.config.functions_key is not None and not hmac.compare_digest(
                 (req.query.get("code") or "").encode(), self.config.functions_key.encode()):
             raise ApiError(401, "invalid_code", "The webhook needs the functions key as ?code=.")
-        if req.mimetype != "application/json":
-            raise ApiError(400, "invalid_content_type", "Upstream requests must be application/json.")
-        connection_id = req.headers.get("X-ASRS-Connection-Id")
-        if not connection_id:
-            raise ApiError(400, "missing_connection_id", "X-ASRS-Connection-Id is required.")
-        if not verify_upstream_signature(req.headers.get("X-ASRS-Signature") or "", connection_id,
-                                         self.config.upstream_keys):
-            raise forbidden("invalid_signature", "X-ASRS-Signature does not match any access key.")
-        hub = req.headers.get("X-ASRS-Hub") or ""
-        if hub.lower() != self.config.hub.lower():
-            raise ApiError(404, "unknown_hub", f"Hub '{hub}' is not served here.")
-        category, name = req.headers.get("X-ASRS-Category"), req.headers.get("X-ASRS-Event") or ""
-        user_id = req.headers.get("X-ASRS-User-Id") or ""
-        body = req.json_object()
-        if category == "connections" and name == "connected":
-            return self.OnClientConnected(connection_id, user_id)
-        if category == "connections" and name == "disconnected":
-            return self.OnClientDisconnect(connection_id, user_id, body.get("error"))
-        if category == "messages":
-            if body.get("type") != 1 or body.get("target") != name or not isinstance(body.get("arguments"), list):
-                raise ApiError(400, "invalid_invocation", "A message event needs an invocation whose target is X-ASRS-Event.")
-            if name != ACK_TARGET:
-                raise ApiError(400, "unknown_target", f"No function handles the hub method '{name}'.")
-            result = self.SendMessageAcknowlegement(connection_id, user_id, body["arguments"])
-            if body.get("invocationId"):
-                return FunctionResponse(200, {"type": 3, "invocationId": body["invocationId"], "result": result})
-            return FunctionResponse(200, None)
-        raise ApiError(400, "unknown_event", f"Unknown upstream event {category}/{name}.")
+        event = upstream.decode(req.headers, req.body, self.config.upstream_keys, self.config.hub)
+        return FunctionResponse(200, upstream.completion_body(event, self.on_upstream(event)))
+
+    def on_upstream(self, event: upstream.Event) -> Any:
+        """The one place an upstream event reaches a handler (webhook and Azure triggers);
+        returns an invocation's result."""
+        ctx = event.context
+        if isinstance(event, upstream.Connected):
+            return self.OnClientConnected(ctx.connection_id, ctx.user_id)
+        if isinstance(event, upstream.Disconnected):
+            return self.OnClientDisconnect(ctx.connection_id, ctx.user_id, event.error)
+        if event.target != SEND_MESSAGE:
+            raise ApiError(400, "unknown_target", f"No function handles the hub method '{event.target}'.")
+        return self.SendMessageAcknowlegement(ctx.connection_id, ctx.user_id, event.arguments)
 
     # The upstream signature proves only that the service once signed this connection id
     # (docs/security.md): its events may be replayed with any X-ASRS-User-Id. So an event
     # never changes a recorded owner, records only connections the service has, and drops
     # only connections the service no longer has; an ack counts only from a connection
     # recorded for the message's user.
-    def OnClientConnected(self, connection_id: str, user_id: str) -> FunctionResponse:
+    def OnClientConnected(self, connection_id: str, user_id: str) -> None:
         if not user_id:
             raise ApiError(400, "missing_user_id", "X-ASRS-User-Id is required for a connected event.")
         known = self.store.get_connection(connection_id)
@@ -312,21 +297,21 @@ class Functions:
             raise ApiError(409, "connection_owned", f"Connection '{connection_id}' is recorded for another user.")
         if known is None and not self.signalr.connection_exists(self.config.hub, connection_id):
             event("OnClientConnected.ignored", user=user_id, connection=connection_id, reason="not at the service")
-            return FunctionResponse(200, None)
+            return None
         created = self.store.upsert_connection(Connection(user_id, connection_id, self.config.hub, 1, self.clock()))
         event("OnClientConnected", user=user_id, connection=connection_id, new=created)
         if created:
             self._deliver_open_messages(user_id)
-        return FunctionResponse(200, None)
+        return None
 
-    def OnClientDisconnect(self, connection_id: str, user_id: str, error: Any) -> FunctionResponse:
+    def OnClientDisconnect(self, connection_id: str, user_id: str, error: Any) -> None:
         if self.store.get_connection(connection_id) is not None \
                 and self.signalr.connection_exists(self.config.hub, connection_id):
             event("OnClientDisconnect.ignored", user=user_id, connection=connection_id, reason="still at the service")
-            return FunctionResponse(200, None)
+            return None
         removed = self.store.remove_connection(connection_id)
         event("OnClientDisconnect", user=user_id, connection=connection_id, removed=removed, error=error)
-        return FunctionResponse(200, None)
+        return None
 
     def SendMessageAcknowlegement(self, connection_id: str, user_id: str, arguments: list) -> dict:
         ack = arguments[0] if arguments else None

@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 import jwt
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from ..errors import ApiError
 from ..local_only import require_local_peer
 from . import tokens
 from .directory import API_SCOPE_NAME, Directory, User
@@ -34,10 +35,16 @@ REDIRECT_PATHS = {"/widget/auth-redirect.html", "/", ""}
 SIGNIN_FORM_LIFETIME = 600  # seconds a sign-in page's form may be posted
 
 
-class OAuthError(Exception):
+class OAuthError(ApiError):
+    """An OAuth 2.0 error: its body is `{"error", "error_description"}` (RFC 6749 §5.2)."""
+
     def __init__(self, error: str, description: str, status: int = 400):
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
+        super().__init__(status, error, description)
+        self.error, self.description = error, description
+
+    @property
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
 
 
 def _directory() -> Directory:
@@ -51,7 +58,7 @@ def _grants() -> GrantStore:
 def _issuer(version: str = "2.0") -> str:
     tenant = _directory().tenant_id
     return tokens.v1_issuer(tenant) if version == "1.0" else \
-        tokens.v2_issuer(current_app.config["SETTINGS"].public_url, tenant)
+        tokens.v2_issuer(current_app.extensions["config"].public_url, tenant)
 
 
 def _api_token_version() -> str:
@@ -78,7 +85,7 @@ def _check_tenant(tenant: str) -> None:
 
 @bp.errorhandler(OAuthError)
 def _oauth_error(exc: OAuthError):
-    return _cors(jsonify(error=exc.error, error_description=exc.description)), exc.status
+    return _cors(jsonify(exc.body)), exc.status
 
 
 def _cors(response: Response) -> Response:
@@ -99,7 +106,7 @@ def _cors(response: Response) -> Response:
 @bp.route("/<tenant>/v2.0/.well-known/openid-configuration", methods=["GET", "OPTIONS"])
 def discovery(tenant: str):
     _check_tenant(tenant)
-    base = f"{current_app.config['SETTINGS'].public_url}/{tenant}"
+    base = f"{current_app.extensions['config'].public_url}/{tenant}"
     return _cors(jsonify({
         "issuer": _issuer(),
         "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
@@ -122,7 +129,7 @@ def discovery_v1(tenant: str):
     """The v1.0 metadata, for validating v1.0 tokens (issuer `https://sts.windows.net/<tid>/`).
     The v1.0 sign-in and token endpoints are not served: clients here use v2.0 (msal)."""
     _check_tenant(tenant)
-    base = f"{current_app.config['SETTINGS'].public_url}/{tenant}"
+    base = f"{current_app.extensions['config'].public_url}/{tenant}"
     return _cors(jsonify({
         "issuer": _issuer("1.0"),
         "jwks_uri": f"{base}/discovery/keys",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from ..errors import ApiError
 from .limits import Negotiations, Refused
 from .registry import ClientConnection, Registry
 from .upstream import Upstream
+from .. import upstream as upstream_protocol
+from ..log import log_event
 
 log = logging.getLogger("signalr")
 HANDSHAKE_TIMEOUT = 15
@@ -43,7 +44,7 @@ MAX_USER_ID = 1024  # Azure SignalR's REST API takes user ids of 1 to 1024 chara
 
 
 def _event(name: str, **fields) -> None:
-    log.info(json.dumps({"event": name, **fields}, default=str))
+    log_event(log, name, **fields)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -68,13 +69,12 @@ class EntraAccess:
 class ServiceConfig:
     endpoint: str  # how clients and the functions address this service (its public URL)
     keys: list[str]  # primary, secondary AccessKey
-    upstream_url: str
     # Browser origins answered on negotiate (CORS), as Azure SignalR's `cors.allowedOrigins`;
     # "*" answers any origin without credentials.
     allowed_origins: tuple[str, ...] = ()
     entra: EntraAccess | None = None
-    keepalive: float = float(os.environ.get("ADAPTOR_SIGNALR_KEEPALIVE", "15"))
-    timeout: float = float(os.environ.get("ADAPTOR_SIGNALR_TIMEOUT", "30"))
+    keepalive: float = 15.0  # seconds without sending before a Ping
+    timeout: float = 30.0  # seconds without hearing from a client before it is closed
 
 
 @dataclass
@@ -85,11 +85,20 @@ class Negotiation:
 
 
 class SignalRService:
-    def __init__(self, config: ServiceConfig, upstream: Upstream):
-        self.config, self.upstream = config, upstream
+    """The emulator. Its REST API answers from construction; clients are taken once
+    `start(upstream)` has given it the app server to send their events to."""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.upstream: Upstream | None = None
         self.registry = Registry()
         self.negotiations = Negotiations()
         self._sweeper: asyncio.Task | None = None
+
+    def _upstream(self) -> Upstream:
+        if self.upstream is None:
+            raise RuntimeError("the emulator takes clients only after start(upstream)")
+        return self.upstream
 
     # --- auth helpers -------------------------------------------------------------
     def _client_claims(self, token: str | None, hub: str) -> dict | None:
@@ -196,7 +205,7 @@ class SignalRService:
         error = None
         # The connected event runs beside the read loop (a slow webhook must not starve the
         # keepalive); invocations and the disconnected event wait for it, keeping the order.
-        conn.connected_event = asyncio.get_running_loop().create_task(self.upstream.connected(conn))
+        conn.connected_event = asyncio.get_running_loop().create_task(self._upstream().connected(conn))
         try:
             for record in first[1:]:
                 await self._on_record(conn, record)
@@ -206,12 +215,12 @@ class SignalRService:
                     await self._on_record(conn, record)
         except WebSocketDisconnect:
             pass
-        except hp.ProtocolError as exc:
-            error = str(exc)
-            await self._close(conn, f"Protocol error: {error}")
         except _TooManyMessages as exc:
             error = str(exc)
             await self._close(conn, error)
+        except hp.ProtocolError as exc:
+            error = str(exc)
+            await self._close(conn, f"Protocol error: {error}")
         except _ClientClosed as exc:
             error = exc.error
         finally:
@@ -219,7 +228,7 @@ class SignalRService:
             self.registry.remove(conn)
             _event("disconnected", connection=conn.connection_id, user=conn.user_id, error=error)
             await conn.connected_event
-            await self.upstream.disconnected(conn, error)
+            await self._upstream().disconnected(conn, error)
 
     @staticmethod
     async def _receive_records(websocket: WebSocket, reader: hp.RecordReader, handshake: bool = False) -> list[str]:
@@ -252,16 +261,13 @@ class SignalRService:
                     message.invocation_id, error="Streaming invocations are not supported in serverless mode.")))
             return
         await conn.connected_event  # the functions hear of the connection before its messages
-        response = await self.upstream.invocation(conn, message.target, message.arguments, message.invocation_id)
+        response = await self._upstream().invocation(conn, message.target, message.arguments, message.invocation_id)
         if message.invocation_id is None:
             return
         completion = hp.Completion(message.invocation_id, error="The upstream server is unavailable.")
-        if response is not None and response.status_code == 200:
-            body = response.json() if response.content else {}
-            completion = hp.Completion(message.invocation_id, result=body.get("result"), error=body.get("error"))
-        elif response is not None:
-            completion = hp.Completion(message.invocation_id, error=f"Upstream answered {response.status_code}: "
-                                                                    f"{_error_message(response)}")
+        if response is not None:
+            result, error = upstream_protocol.read_completion(response.status_code, response.content)
+            completion = hp.Completion(message.invocation_id, result=result, error=error)
         await conn.send_text(hp.encode(completion))
 
     @staticmethod
@@ -295,7 +301,9 @@ class SignalRService:
                 elif now - conn.last_sent >= self.config.keepalive:
                     await conn.send_text(ping)
 
-    def start(self) -> None:
+    def start(self, upstream: Upstream) -> None:
+        """Take clients from now on, sending their events through `upstream` (on the running loop)."""
+        self.upstream = upstream
         self._sweeper = asyncio.get_running_loop().create_task(self.sweep_forever())
 
     async def stop(self) -> None:
@@ -426,8 +434,8 @@ class SignalRService:
         ]
 
 
-class _TooManyMessages(Exception):
-    pass
+class _TooManyMessages(hp.ProtocolError):
+    """A client over its message rate (server/signalr_service/limits.py): closed with this reason."""
 
 
 class _ClientClosed(Exception):
@@ -435,9 +443,3 @@ class _ClientClosed(Exception):
         super().__init__(error)
         self.error = error
 
-
-def _error_message(response) -> str:
-    try:
-        return response.json().get("message", "")
-    except ValueError:
-        return response.text[:200]

@@ -4,13 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import StoreConflict, StoreUnavailable
 
-class StoreUnavailable(RuntimeError):
-    """The backend cannot be reached or written (locked, read-only, down): a 503."""
-
-
-class StoreConflict(RuntimeError):
-    """A record with this key exists already (e.g. a reused messageId): a 409."""
+__all__ = ["Connection", "Message", "MessageStatus", "Store", "StoreConflict", "StoreUnavailable"]
 
 
 class MessageStatus:

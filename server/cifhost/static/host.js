@@ -21,7 +21,7 @@
   var MODES = { 0: "minimized", 1: "docked", 2: "hidden" };
   var MAX_SESSIONS = 10; // as Dynamics' multisession limit
   var MAX_LOG_ROWS = 200; // rows kept in the panel; window.cifLog keeps everything
-  // msdyn_name of errors, spelled as Dynamics does (SPEC §7: {"message", "msdyn_name": "NotifyEvent"}).
+  // msdyn_name of errors, spelled as Dynamics does (docs/cif.md: {"message", "msdyn_name": "NotifyEvent"}).
   var API_NAMES = {
     setClickToAct: "SetClickToAct", setMode: "SetMode", getMode: "GetMode", addHandler: "AddHandler",
     removeHandler: "RemoveHandler", searchAndOpenRecords: "SearchAndOpenRecords", notifyEvent: "NotifyEvent",

@@ -1,0 +1,44 @@
+"""The hub methods this adaptor speaks (the seed's names), the loader of a notification's
+message, and a table of handlers by target — the vocabulary the functions, the widget,
+the simulated agents and the Azure triggers share (docs/signalr-protocol.md).
+
+    handlers = Handlers()
+    handlers.on(RECEIVE_NOTIFICATION, show_call)      # as pysignalr's client.on(...)
+    for fn in handlers.get(invocation.target): fn(invocation.arguments)
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from .errors import NotificationError
+
+RECEIVE_NOTIFICATION = "ReceiveNotification"  # server → widget: [message object] (seed)
+SEND_MESSAGE = "sendMessage"  # widget → functions: [acknowledgement] (seed: SendMessageAcknowlegement)
+
+
+def message_object(value: Any, name: str = "the notification") -> dict:
+    """A notification's message: the object itself, or its JSON text as the seed sent it.
+    NotificationError "<name> is text but not JSON" / "<name> must be an object" otherwise."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise NotificationError(f"{name} is text but not JSON") from None
+    if not isinstance(value, dict):
+        raise NotificationError(f"{name} must be an object")
+    return value
+
+
+class Handlers:
+    """Functions registered by hub method name (target), several per target allowed."""
+
+    def __init__(self) -> None:
+        self._by_target: dict[str, list[Callable[[list], Any]]] = {}
+
+    def on(self, target: str, fn: Callable[[list], Any]) -> None:
+        """Call `fn(arguments)` for every invocation of `target`."""
+        self._by_target.setdefault(target, []).append(fn)
+
+    def get(self, target: str) -> list[Callable[[list], Any]]:
+        return list(self._by_target.get(target, ()))
