@@ -3,8 +3,8 @@ URL query parameters, then `config.json` next to the widget, then Dynamics envir
 variables `extn_<Key>` — first hit wins (README, Configuration)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from .errors import AdaptorError

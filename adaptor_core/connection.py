@@ -17,9 +17,8 @@ pings every 15 s.
 from __future__ import annotations
 
 import random
-from urllib.parse import quote
 from dataclasses import dataclass, field
-from typing import Union
+from urllib.parse import quote
 
 from . import hub_protocol as hp
 from .negotiate import negotiate_url  # noqa: F401 — part of this module's interface
@@ -100,7 +99,7 @@ class StateChanged:
     retry_in: float | None = None
 
 
-Action = Union[Negotiate, OpenSocket, SendText, CloseSocket, Connected, Deliver, StateChanged]
+Action = Negotiate | OpenSocket | SendText | CloseSocket | Connected | Deliver | StateChanged
 
 
 def websocket_url(client_url: str, connection_token: str, access_token: str | None) -> str:

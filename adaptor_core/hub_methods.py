@@ -9,7 +9,8 @@ the simulated agents and the Azure triggers share (docs/signalr-protocol.md).
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import NotificationError
 

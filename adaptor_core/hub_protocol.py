@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .errors import AdaptorError
 
@@ -75,7 +75,7 @@ class Unsupported:
     invocation_id: str | None = None
 
 
-Message = Union[Invocation, Completion, Ping, Close, Unsupported]
+Message = Invocation | Completion | Ping | Close | Unsupported
 
 TYPE_OF = {Invocation: 1, Completion: 3, Ping: 6, Close: 7}
 
@@ -135,7 +135,7 @@ def _load(record: str) -> dict:
     try:
         obj = json.loads(record)
     except ValueError as exc:
-        raise ProtocolError(f"malformed JSON record: {exc.msg}") from None
+        raise ProtocolError(f"malformed JSON record: {getattr(exc, 'msg', exc)}") from None
     except RecursionError:  # thousands of nested [ or {: valid JSON, but not a hub message
         raise ProtocolError("JSON record nested too deeply") from None
     if not isinstance(obj, dict):

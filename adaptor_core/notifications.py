@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 from . import template_parameters as tp
@@ -45,6 +45,10 @@ def _field(obj: dict, name: str) -> Any:
     return lowered.get(name.lower())
 
 
+@overload
+def _text(obj: dict, name: str, required: Literal[True]) -> str: ...
+@overload
+def _text(obj: dict, name: str, required: bool = False) -> str | None: ...
 def _text(obj: dict, name: str, required: bool = False) -> str | None:
     value = _field(obj, name)
     if value is None or (isinstance(value, str) and not value.strip()):

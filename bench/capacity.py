@@ -16,13 +16,13 @@ from pathlib import Path
 
 import jwt
 
-from . import profile, report
-from testkit.tenant import Tenant, agent_tokens, load_username, sender_token
+from testkit.functions import Sender, SendResult
 from testkit.server import ServerProcess
+from testkit.tenant import Tenant, agent_tokens, load_username, sender_token
 
+from . import profile, report
 from .loadworker import WorkerHandle, raise_open_file_limit
 from .measure import CpuMeter, ForeignCpuMeter, SystemCpuMeter, proc_rss_bytes, proc_threads, summary_ms
-from testkit.functions import SendResult, Sender
 
 STEPS, QUICK_STEPS = [100, 1000, 2000, 5000], [50, 200]
 WORKERS = 2
@@ -325,7 +325,8 @@ def run(quick: bool = False, hold: float | None = None, steps: list[int] | None 
     rate = rate or (100.0 if quick else TARGET_RATE)
     notify_count = notify_count or (200 if quick else int(rate * window))
     params = {"steps": ",".join(map(str, steps)), "hold_s": hold, "largest_step_hold_s": final_hold, "rate_target": rate,
-              "notifications_per_step_max": notify_count, "notify_window_s": window, "max_in_flight": MAX_IN_FLIGHT, "workers": WORKERS,
+              "notifications_per_step_max": notify_count, "notify_window_s": window, "max_in_flight": MAX_IN_FLIGHT,
+              "workers": WORKERS,
               "connect_concurrency_per_worker": CONNECT_CONCURRENCY, "loss_window_s": LOSS_WINDOW,
               "p99_target_ms": TARGET_P99_MS,
               "keepalive_s": float(os.environ.get("ADAPTOR_SIGNALR_KEEPALIVE", "15"))}

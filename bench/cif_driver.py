@@ -22,7 +22,9 @@ async ({token, oid, first, count, tag, pauseMs, phone}) => {
     const iid = `${tag}-${i}`;
     const marks = {};
     const done = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { cleanup(); reject(new Error(`no task for ${iid} within 20 s: ${JSON.stringify(marks)}`)); }, 20000);
+      const timer = setTimeout(() => {
+        cleanup(); reject(new Error(`no task for ${iid} within 20 s: ${JSON.stringify(marks)}`));
+      }, 20000);
       function cleanup() { clearTimeout(timer); window.removeEventListener("cif-call", on); }
       function on(e) {
         const c = e.detail;

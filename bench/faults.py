@@ -8,12 +8,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from testkit.faults import (RECONCILE_SECONDS, Scenario, clock_skew, kill_restart, store_locked, upstream_faults,
-                            upstream_with_store_locked)
+from testkit.faults import (
+    RECONCILE_SECONDS,
+    Scenario,
+    clock_skew,
+    kill_restart,
+    store_locked,
+    upstream_faults,
+    upstream_with_store_locked,
+)
 from testkit.server import ServerProcess
 
 from . import report
-
 
 # --- the command ---------------------------------------------------------------------
 

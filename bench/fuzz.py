@@ -63,15 +63,14 @@ def _deep_inputs() -> list[list]:
 
 async def _deep_end_to_end(tmp: Path) -> list[list]:
     """The same inputs through a real server: HTTP answer and WebSocket behaviour."""
-    import testkit.fuzzing as tf
     import websockets
 
+    import testkit.fuzzing as tf
     from adaptor_core import connection as c
     from adaptor_core import hub_protocol as hp
-
-    from testkit.faults import _oid, client, tenant_of
-    from testkit.tenant import agent_tokens, load_username, sender_token
+    from testkit.faults import client, tenant_of
     from testkit.server import ServerProcess
+    from testkit.tenant import agent_tokens, load_username, sender_token
 
     rows = []
     with ServerProcess(tmp / "state", load_users=1, log_level="warning") as server:
@@ -99,7 +98,7 @@ async def _deep_end_to_end(tmp: Path) -> list[list]:
                         frames.append(await asyncio.wait_for(ws.recv(), 5))
                 except websockets.ConnectionClosed as exc:
                     closed = f"closed, close frame {exc.rcvd.code if exc.rcvd else 'none (1006)'}"
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     closed = "still open"
             got_close = any('"type":7' in f for f in frames)
             rows.append(["WebSocket record of 30,000 nested arrays", f"{closed}, Close message: {got_close}",

@@ -10,11 +10,13 @@ import time
 import uuid
 from pathlib import Path
 
-from . import report
 from testkit.agents import Delivery, new_load_agent
+from testkit.functions import Sender, SendResult
+from testkit.server import ServerProcess
 from testkit.tenant import Tenant, agent_tokens, load_username, sender_token
+
+from . import report
 from .measure import CpuMeter, ForeignCpuMeter, SystemCpuMeter, proc_rss_bytes, summary_ms
-from testkit.functions import SendResult, Sender
 
 TARGET_P50_MS, TARGET_P99_MS = 5.0, 20.0
 RECEIVE_TIMEOUT = 5.0
@@ -43,7 +45,7 @@ async def _one(sender: Sender, waiters: Waiters, oid: str, mid: str) -> tuple[Se
     # a 202 means the push was made: give it RECEIVE_TIMEOUT from then (late ones are counted apart)
     try:
         delivery = await asyncio.wait_for(fut, max(0.0, result.done + RECEIVE_TIMEOUT - time.monotonic()))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         delivery = None
     return result, delivery
 

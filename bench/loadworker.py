@@ -11,14 +11,14 @@ import resource
 import sys
 import traceback
 import zlib
-from pathlib import Path
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import httpx
 
 from server.http_client import tls_context
-
 from testkit.agents import Delivery, LoadAgent, new_load_agent, start_agents
+
 from .measure import CpuMeter, proc_rss_bytes
 
 
@@ -89,8 +89,9 @@ class LoadWorker:
         import dataclasses
         import random
 
-        from .capacity import notify
         from testkit.functions import Sender
+
+        from .capacity import notify
 
         results, seconds = await notify(Sender(self.http, self.url, token), oids, rate, count, window,
                                         max_in_flight, random.Random(seed), tag)

@@ -60,7 +60,9 @@ def fold(raw: Path) -> dict:
             totals["other"] += n
         leaf = stack.split(";")[-1]
         leaves[leaf.split(" (")[0] + " (" + leaf.rsplit("/", 1)[-1]] += n
-    share = lambda n: round(100 * n / samples, 1) if samples else 0.0
+    def share(n: int) -> float:
+        return round(100 * n / samples, 1) if samples else 0.0
+
     return {"samples": samples,
             "categories": [[name, share(n)] for name, n in totals.most_common()],
             "leaves": [[name, share(n)] for name, n in leaves.most_common(10)]}

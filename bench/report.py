@@ -46,7 +46,7 @@ def machine() -> dict:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 # --- results ------------------------------------------------------------------------
@@ -90,7 +90,9 @@ def _fmt(value) -> str:
 def text_table(columns: list[str], rows: list[list]) -> str:
     cells = [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))
+    def line(vals: list[str]) -> str:
+        return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths, strict=False)))
+
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
@@ -205,7 +207,9 @@ def plot_capacity(result: dict) -> list[str]:
 # --- docs/benchmarks.md ---------------------------------------------------------------
 
 def _md_table(columns: list[str], rows: list[list]) -> str:
-    esc = lambda v: _fmt(v).replace("|", "\\|")
+    def esc(v) -> str:
+        return _fmt(v).replace("|", "\\|")
+
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     out += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
     return "\n".join(out)

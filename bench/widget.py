@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import cif_driver, cif_latency, report
 from testkit.server import REPO, ServerProcess
+
+from . import cif_driver, cif_latency, report
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -264,7 +265,6 @@ def run(quick: bool = False) -> dict:
 def _plot_start(result: dict) -> list[str]:
     plt = report._pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    labels = [s[0] for s in STEPS]
     for i, mode in enumerate(("cold", "warm")):
         left = 0.0
         for j, (label, start, end) in enumerate(STEPS):

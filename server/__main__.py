@@ -34,7 +34,7 @@ def bind(host: str, port: int) -> list[socket.socket]:
     """Listen on host; for the default loopback also on ::1 so `localhost` works
     whichever address the browser tries first."""
     addrs = [host] + (["::1"] if host == "127.0.0.1" and socket.has_ipv6 else [])
-    sockets = []
+    sockets: list[socket.socket] = []
     for addr in addrs:
         if sockets:
             port = sockets[0].getsockname()[1]  # --port 0: ::1 takes the port 127.0.0.1 got

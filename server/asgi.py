@@ -93,5 +93,5 @@ def build_asgi(config: Config, flask_app: Flask, emulator: SignalRService, funct
     # held by a request that is itself waiting for the validator.
     authority_docs = WSGIMiddleware(read_chunked_bodies(flask_app), workers=2)
     routes = emulator.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
-    routes.append(Mount("/", app=functions_wsgi))
+    routes.append(Mount("/", app=functions_wsgi))  # type: ignore[arg-type]  # a2wsgi's own ASGI types
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])

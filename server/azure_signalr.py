@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import jwt
@@ -65,7 +66,7 @@ class ConnectionString:
     server_endpoint: str | None = None  # where REST calls go
 
     @classmethod
-    def parse(cls, text: str) -> "ConnectionString":
+    def parse(cls, text: str) -> ConnectionString:
         """Parse as Azure's SDK does; ConnectionStringError names what is wrong."""
         fields: dict[str, str] = {}
         parts = [p for p in text.split(";") if p]
@@ -88,12 +89,13 @@ class ConnectionString:
             if not port.isdigit() or not 0 < int(port) <= 65535:
                 raise ConnectionStringError(f"{SETTING}: Port must be a whole number from 1 to 65535, not {port!r}")
             u = urlsplit(endpoint)
-            host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
+            hostname = u.hostname or ""
+            host = f"[{hostname}]" if ":" in hostname else hostname
             endpoint = urlunsplit((u.scheme, f"{host}:{int(port)}", u.path, "", "")).rstrip("/")
         client_endpoint = _http_url(fields["clientendpoint"], "ClientEndpoint") if "clientendpoint" in fields else None
         server_endpoint = _http_url(fields["serverendpoint"], "ServerEndpoint") if "serverendpoint" in fields else None
         auth_type = fields.get("authtype", "").lower() or None
-        common = dict(version=version, client_endpoint=client_endpoint, server_endpoint=server_endpoint)
+        common: dict[str, Any] = dict(version=version, client_endpoint=client_endpoint, server_endpoint=server_endpoint)
         if auth_type not in ENTRA_AUTH_TYPES:  # no AuthType (or one Azure doesn't know): the key
             if not fields.get("accesskey"):
                 raise ConnectionStringError(f"{SETTING} lacks AccessKey (or AuthType=azure.msi / azure.app)")

@@ -34,7 +34,7 @@ class Config:
     tenant_id: str | None = None  # the tokens' `tid` must be this tenant (AzureAd__TenantId)
     ack_window: float = DEFAULT_ACK_WINDOW  # sent and unacknowledged this long → 'unacknowledged'
     # --- the local stack only ---
-    directory: "Directory | None" = None  # the local identity provider's tenant
+    directory: Directory | None = None  # the local identity provider's tenant
     local_signalr_keys: tuple[str, ...] = ()  # the emulator's primary and secondary AccessKey
     dynamics_origins: tuple[str, ...] = ()  # who may frame the widget (CSP frame-ancestors)
     real_azure: tuple[str, ...] = ()  # settings pointing at real Azure/Entra ID (server/local_only.py)
@@ -54,7 +54,7 @@ class Config:
         return self.settings.public_url
 
     @property
-    def local_directory(self) -> "Directory":
+    def local_directory(self) -> Directory:
         """The local identity provider's tenant (made by local_setup only)."""
         if self.directory is None:
             raise ConfigError("this part runs on the local stack only (no local identity provider here)")

@@ -59,7 +59,7 @@ def ensure_dev_certs(directory: Path) -> DevCerts:
     if certs.ca.exists() and certs.cert.exists() and certs.key.exists():
         return certs
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("CIF adaptor local dev CA")
     ca_cert = (

@@ -62,7 +62,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self._in_head, self._head_bytes, self._refusal = True, 0, None
+        self._in_head, self._head_bytes = True, 0
+        self._refusal: HeadTooLarge | None = None
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -98,8 +99,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.send_400_response("")
 
     def _refuse_in_parser(self, status: int, message: str) -> None:
-        self._refusal = HeadTooLarge(status, message)
-        raise self._refusal  # httptools stops parsing; uvicorn answers through send_400_response
+        refusal = self._refusal = HeadTooLarge(status, message)
+        raise refusal  # httptools stops parsing; uvicorn answers through send_400_response
 
     def send_400_response(self, msg: str) -> None:
         if self._refusal is None:

@@ -76,7 +76,7 @@ class LoopTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return await asyncio.wait_for(_exchange(self._app, request), _read_timeout(request))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise httpx.ReadTimeout("no answer in time from the in-process app", request=request) from None
 
 

@@ -36,8 +36,10 @@ def is_local_peer(peer: str | None, local: str | None) -> bool:
     over loopback, and drops such a source arriving from outside)."""
     if is_loopback_host(peer):
         return True
+    if not peer or not local:
+        return False
     try:
-        return bool(peer and local) and ipaddress.ip_address(peer) == ipaddress.ip_address(local.strip("[]"))
+        return ipaddress.ip_address(peer) == ipaddress.ip_address(local.strip("[]"))
     except ValueError:
         return False
 

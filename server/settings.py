@@ -48,7 +48,7 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_environment(cls, settings_file: Path | None = None) -> "Settings":
+    def from_environment(cls, settings_file: Path | None = None) -> Settings:
         path = settings_file or Path(os.environ.get("ADAPTOR_SETTINGS_FILE", REPO_ROOT / "local.settings.json"))
         values: dict[str, str] = {}
         if path.exists():
@@ -66,7 +66,7 @@ class Settings:
         environment; None when neither has a non-empty value."""
         return self.extra.get(key) or os.environ.get(key) or None
 
-    def with_public_url(self, url: str) -> "Settings":
+    def with_public_url(self, url: str) -> Settings:
         return replace(self, public_url=url.rstrip("/"))
 
     @property

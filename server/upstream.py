@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 from .errors import ApiError
 from .jsonbody import json_object, mimetype
@@ -65,7 +66,7 @@ class Invocation:
     invocation_id: str | None = None
 
 
-Event = Union[Connected, Disconnected, Invocation]
+Event = Connected | Disconnected | Invocation
 
 
 # --- the signature -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import asyncio
 import random
 import ssl
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import websockets
@@ -31,7 +32,7 @@ class SimAgent:
         self.states: list[c.StateChanged] = []
         self.registered = asyncio.Event()
         self.errors: list[str] = []
-        self._ws = None
+        self._ws: Any = None  # the open websockets connection
         self._tasks: set[asyncio.Task] = set()
         self._connected = asyncio.Event()
 
@@ -125,7 +126,7 @@ class SimAgent:
 
     async def _socket(self, url: str, socket_id: int) -> None:
         reason = "connection closed"
-        ws_ref = [None]
+        ws_ref: list[Any] = [None]
         try:
             async with websockets.connect(url, ssl=self.tls, ping_interval=None, max_size=2**20,
                                           open_timeout=15) as ws:
@@ -134,7 +135,7 @@ class SimAgent:
                 async for text in ws:
                     await self._perform(self.core.data_received(text if isinstance(text, str) else text.decode(),
                                                                 time.monotonic(), socket_id))
-        except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, websockets.WebSocketException) as exc:
             reason = f"socket: {exc}"
         finally:
             if self._ws is ws_ref[0]:

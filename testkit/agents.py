@@ -5,12 +5,12 @@ whose state history tells whether it dropped."""
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .server import ServerProcess
 
 
-def new_agent(stack: "ServerProcess", token: str, **kw) -> SimAgent:
+def new_agent(stack: ServerProcess, token: str, **kw) -> SimAgent:
     """A SimAgent of `stack` with a fixed access token (kw: SimAgent's options)."""
     async def provider() -> str:
         return token
@@ -131,7 +131,7 @@ async def start_agents(agents: list[LoadAgent], concurrency: int, timeout: float
             await a.agent.start()
             try:
                 await a.agent.wait_registered(timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     await asyncio.gather(*(one(a) for a in agents))

@@ -16,7 +16,6 @@ import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,9 +27,9 @@ import jwt
 
 from server.http_client import tls_context
 
-from .agents import LoadAgent, new_load_agent, start_agents, wait_until
+from .agents import new_load_agent, start_agents, wait_until
+from .functions import Sender, SendResult
 from .tenant import Tenant, agent_tokens, load_username, sender_token
-from .functions import SendResult, Sender
 
 
 class Target(Protocol):
@@ -111,7 +110,7 @@ async def _messages(sender: Sender, ids: list[str], budget: float = 60) -> list[
 
     try:
         return await asyncio.wait_for(asyncio.gather(*(one(m) for m in ids)), budget)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return [(None, None)] * len(ids)
 
 async def kill_restart(target: Target, agents: int = 200, rate: float = 40.0, before: float = 3.0,
@@ -129,7 +128,6 @@ async def kill_restart(target: Target, agents: int = 200, rate: float = 40.0, be
         tokens = await agent_tokens(idp, tenant, names)
         fleet = [new_load_agent(target.url, n, _oid(tokens[n]), tokens[n], agent_http, tls_context(target.ca),
                                 ack=True, tick=0.5, seed=i) for i, n in enumerate(names)]
-        by_oid = {a.oid: a for a in fleet}
         await start_agents(fleet, concurrency=20, timeout=60, total_timeout=300)
         sc.check("agents registered before the kill", sum(a.registered for a in fleet), agents,
                  all(a.registered for a in fleet))
@@ -201,7 +199,7 @@ async def kill_restart(target: Target, agents: int = 200, rate: float = 40.0, be
         accepted = {r.message_id: r for _, r in results if r.accepted}
         unknown = [r for _, r in results if r.status is None]
         stored_unknown: dict[str, SendResult] = {}
-        for r, (status, _) in zip(unknown, await _messages(sender, [r.message_id for r in unknown])):
+        for r, (status, _) in zip(unknown, await _messages(sender, [r.message_id for r in unknown]), strict=True):
             if status == 200:
                 stored_unknown[r.message_id] = r
         must_arrive = {**accepted, **stored_unknown}
@@ -279,6 +277,7 @@ class StoreLock:
     def __init__(self, db_path: Path, max_seconds: float = 120):
         self.proc = subprocess.Popen([sys.executable, "-c", LOCKER, str(db_path), str(max_seconds)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stdin is not None  # both are pipes
         line = self.proc.stdout.readline().strip()
         if line != "locked":
             self.proc.kill()
@@ -287,6 +286,7 @@ class StoreLock:
     def release(self) -> None:
         if self.proc.poll() is None:
             try:
+                assert self.proc.stdin is not None
                 self.proc.stdin.write("\n")
                 self.proc.stdin.flush()
             except BrokenPipeError:
@@ -361,7 +361,7 @@ async def upstream_faults(tmp: Path) -> Scenario:
         rel = [round(t - tries[0], 2) for t in tries]
         sc.check("503 on 'connected': tries", len(tries), len(offsets), len(tries) == len(offsets))
         sc.check("503 on 'connected': try times (s)", rel, offsets,
-                 len(rel) == len(offsets) and all(abs(a - b) < 0.3 for a, b in zip(rel, offsets)))
+                 len(rel) == len(offsets) and all(abs(a - b) < 0.3 for a, b in zip(rel, offsets, strict=True)))
         sc.check("503 on 'connected': client stays connected", agent.state, "connected", agent.state == "connected")
         lost_logged = [r.getMessage() for r in h.log if "lost" in r.getMessage() or "gave up" in r.getMessage()]
         sc.check("503 on 'connected': the loss is logged", len(lost_logged), "≥ 1", bool(lost_logged))
@@ -451,13 +451,12 @@ async def upstream_with_store_locked(target: Target) -> Scenario:
                                      REGISTER_RETRY_BOUND + 2 * RECONCILE_SECONDS, interval=0.5)
         sc.figures["store in step with the service after the lock (s)"] = (
             round(time.monotonic() - t_released, 1) if converged else None)
-        users_in_store = users_in_store()
+        in_store = users_in_store()
         sc.check("joining agent: connected to the service", joining.connected, True, joining.connected)
         sc.check("joining agent: registered (/api/userclient)", joining.agent.registered.is_set(), True,
                  joining.agent.registered.is_set())
-        sc.check("joining agent: rows in the store", users_in_store[joining.oid], 1, users_in_store[joining.oid] == 1)
-        sc.check("leaving agent: rows left in the store", users_in_store[leaving.oid], 0,
-                 users_in_store[leaving.oid] == 0)
+        sc.check("joining agent: rows in the store", in_store[joining.oid], 1, in_store[joining.oid] == 1)
+        sc.check("leaving agent: rows left in the store", in_store[leaving.oid], 0, in_store[leaving.oid] == 0)
         to_joining = await sender.send(joining.oid, f"up-j-{uuid.uuid4().hex[:8]}")
         await wait_until(lambda: to_joining.message_id in joining.seen, 5)
         sc.check("message to the joining agent: delivered", to_joining.message_id in joining.seen, True,

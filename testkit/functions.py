@@ -22,7 +22,7 @@ def call_payload(phone: str = "+15551234567", **extra) -> dict:
 class Api:
     """Thin HTTPS caller of the functions with a bearer token."""
 
-    def __init__(self, stack: "ServerProcess", token: str | None):
+    def __init__(self, stack: ServerProcess, token: str | None):
         self.stack, self.token = stack, token
 
     def call(self, method: str, path: str, json_body=None, token: str | None = "default", **kw):

@@ -41,7 +41,7 @@ class InProcess:
     def _run(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
-    def __enter__(self) -> "InProcess":
+    def __enter__(self) -> InProcess:
         self._thread.start()
         app = self.stack.asgi_app
         self._lifespan = app.router.lifespan_context(app)

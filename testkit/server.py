@@ -55,7 +55,7 @@ class ServerProcess:
         """The log of the current (latest) start."""
         return self.log_path
 
-    def start(self, timeout: float = 60, healthz: bool = True) -> "ServerProcess":
+    def start(self, timeout: float = 60, healthz: bool = True) -> ServerProcess:
         """Start (or restart, on the port it had) and wait for its banner, then (unless
         `healthz` is False: not reachable from here) for /healthz."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ class ServerProcess:
         self.kill()
         raise RuntimeError(f"server did not answer /healthz in {timeout:.0f} s:\n{self.log_path.read_text()}")
 
-    def restart(self, timeout: float = 60) -> "ServerProcess":
+    def restart(self, timeout: float = 60) -> ServerProcess:
         """Start again on the same port and state dir (after kill() or stop())."""
         return self.start(timeout)
 
@@ -106,7 +106,7 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(timeout=10)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -33,7 +33,7 @@ class Tenant:
     sender_secret: str
 
     @classmethod
-    def from_identity(cls, url: str, data: dict) -> "Tenant":
+    def from_identity(cls, url: str, data: dict) -> Tenant:
         return cls(url, data["tenant_id"], data["api_client_id"], data["sender"]["client_id"],
                    data["sender"]["client_secret"])
 
@@ -126,11 +126,11 @@ async def sender_token(http: httpx.AsyncClient, tenant: Tenant) -> str:
 class Identity:
     """The tenant of a running local stack through real msal (sync): agents sign in with
     auth code + PKCE at its provider, the sender with client credentials."""
-    stack: "ServerProcess"
+    stack: ServerProcess
     data: dict  # the stack's identity.json
 
     @classmethod
-    def of(cls, stack: "ServerProcess") -> "Identity":
+    def of(cls, stack: ServerProcess) -> Identity:
         return cls(stack, json.loads((stack.state_dir / "identity.json").read_text()))
 
     @property

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,7 @@ class Harness:
     service: SignalRService
     functions_url: str
     emulator_url: str
-    tls: object
+    tls: ssl.SSLContext
     log: list[logging.LogRecord]
 
     def agent(self, user: str = "agent-1", tick: float = 0.25, keepalive: float | None = None) -> SimAgent:
@@ -148,7 +149,7 @@ async def harness(tmp: Path, *, keepalive: float = 1.0, timeout: float = 5.0, up
         cfg = uvicorn.Config(app, ssl_certfile=str(certs.cert), ssl_keyfile=str(certs.key), log_level="error",
                              ws_ping_interval=None, lifespan="off")
         srv = uvicorn.Server(cfg)
-        srv.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread's business
+        srv.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # not the main thread's business
         servers.append((srv, asyncio.get_running_loop().create_task(srv.serve(sockets=[sock]))))
     for srv, _ in servers:
         while not srv.started:
@@ -159,11 +160,11 @@ async def harness(tmp: Path, *, keepalive: float = 1.0, timeout: float = 5.0, up
     finally:
         if service._sweeper:
             service._sweeper.cancel()
-        for srv, task in servers:
+        for srv, _ in servers:
             srv.should_exit = True
         await asyncio.gather(*(t for _, t in servers), return_exceptions=True)
         await upstream_http.aclose()
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(capture)
             lg.setLevel(level)
         f_sock.close()

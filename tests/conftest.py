@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -175,7 +173,7 @@ def function_app(env: dict[str, str]):
         sys.modules.pop("function_app", None)
 
 
-def azure_settings(stack: Stack, identity: "Identity", azurite: str, signalr: str) -> dict[str, str]:
+def azure_settings(stack: Stack, identity: Identity, azurite: str, signalr: str) -> dict[str, str]:
     """The sample's app settings pointing at the local stand-ins (as at Entra ID and Azure
     SignalR) and Azure Tables on Azurite."""
     return {"Authority": identity.authority, "AzureAd__ClientId": identity.api_client_id,

@@ -21,8 +21,9 @@ def short_window(tmp_path_factory):
 
 
 def sign_in(stack):
-    from tests.conftest import Identity
     import json
+
+    from tests.conftest import Identity
 
     ident = Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
     return ident, ident.agent_result("alice")["access_token"], Api(stack, ident.sender_token())

@@ -29,7 +29,8 @@ def env_of(values: dict[str, str]):
 
 
 def missing(key: str, detail: str = "is not set"):
-    return pytest.raises(ConfigMissing, match=f"^{re.escape(f'Configuration {key!r} {detail} (URL parameter, config.json or extn_{key}).')}$")
+    text = f"Configuration {key!r} {detail} (URL parameter, config.json or extn_{key})."
+    return pytest.raises(ConfigMissing, match=f"^{re.escape(text)}$")
 
 
 def test_keys():

@@ -12,7 +12,15 @@ import pytest
 from adaptor_core import connection as c
 from adaptor_core import hub_protocol as hp
 from adaptor_core.connection import (
-    CloseSocket, Connected, Deliver, HubConnection, Negotiate, OpenSocket, SendText, State, StateChanged,
+    CloseSocket,
+    Connected,
+    Deliver,
+    HubConnection,
+    Negotiate,
+    OpenSocket,
+    SendText,
+    State,
+    StateChanged,
 )
 
 CLIENT_URL = "https://svc.example/client/?hub=notification"
@@ -701,7 +709,7 @@ def test_jitter_stays_within_bounds_and_spreads():
 
 def test_jitter_is_drawn_once_per_scheduled_retry():
     rng = ScriptedRng(0.0)
-    hub = to_reconnecting(HubConnection(rng=rng))  # type: ignore[arg-type]
+    to_reconnecting(HubConnection(rng=rng))  # type: ignore[arg-type]
     assert rng.calls == [(-0.2, 0.2)]  # attempt 0 (0 s) drew nothing, attempt 1 (2 s) drew once
 
 

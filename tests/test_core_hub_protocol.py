@@ -8,7 +8,15 @@ import pytest
 
 from adaptor_core import hub_protocol as hp
 from adaptor_core.hub_protocol import (
-    RS, Close, Completion, HandshakeRequest, HandshakeResponse, Invocation, Ping, ProtocolError, RecordReader,
+    RS,
+    Close,
+    Completion,
+    HandshakeRequest,
+    HandshakeResponse,
+    Invocation,
+    Ping,
+    ProtocolError,
+    RecordReader,
     Unsupported,
 )
 
@@ -253,7 +261,7 @@ def test_decode_invocation_needs_target(record):
 @pytest.mark.parametrize("arguments", ['{"a":1}', '"x"', "null", "3"])
 def test_decode_invocation_arguments_must_be_array(arguments):
     with raises("invocation 'arguments' must be an array"):
-        hp.decode('{"type":1,"target":"t","arguments":%s}' % arguments)
+        hp.decode(f'{{"type":1,"target":"t","arguments":{arguments}}}')
 
 
 def test_decode_invocation_id_must_be_string():
@@ -313,7 +321,7 @@ def test_decode_close_error_must_be_string():
 
 @pytest.mark.parametrize("kind", [2, 4, 5, 8, 9])
 def test_decode_streaming_and_stateful_reconnect_are_unsupported(kind):
-    assert hp.decode('{"type":%d}' % kind) == Unsupported(kind)
+    assert hp.decode(f'{{"type":{kind}}}') == Unsupported(kind)
 
 
 @pytest.mark.parametrize("record, shown", [
@@ -330,7 +338,7 @@ def test_decode_unknown_type(record, shown):
 @pytest.mark.parametrize("kind", [0, 10, 99, -1, 2**40])
 def test_decode_type_numbers_the_protocol_may_add_are_unsupported_not_errors(kind):
     # The protocol reserves new type numbers; receivers skip the ones they don't know.
-    assert hp.decode('{"type":%d,"x":[1]}' % kind) == Unsupported(kind)
+    assert hp.decode(f'{{"type":{kind},"x":[1]}}') == Unsupported(kind)
 
 
 def test_decode_stream_invocation_keeps_its_invocation_id():

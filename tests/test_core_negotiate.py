@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from adaptor_core.negotiate import (MAX_REDIRECTS, NegotiateError, NegotiateRequest, Negotiated, Negotiation,
-                                    negotiate_url)
+from adaptor_core.negotiate import (
+    MAX_REDIRECTS,
+    Negotiated,
+    NegotiateError,
+    NegotiateRequest,
+    Negotiation,
+    negotiate_url,
+)
 
 FUNCTIONS = "https://fn.example/api"
 SERVICE = "https://svc.example/client/?hub=myhub"

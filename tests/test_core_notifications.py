@@ -10,9 +10,24 @@ import pytest
 
 from adaptor_core.config import WidgetConfig
 from adaptor_core.notifications import (
-    MAX_FIELD, Contact, CreateSession, CreateTask, Deduper, Notification, NotificationError, NotifyResult, ack,
-    first_contact, lookup_query, notify_input, odata_string, parse_json_result, parse_notification,
-    parse_notify_result, plan_outcome, template_parameters,
+    MAX_FIELD,
+    Contact,
+    CreateSession,
+    CreateTask,
+    Deduper,
+    Notification,
+    NotificationError,
+    NotifyResult,
+    ack,
+    first_contact,
+    lookup_query,
+    notify_input,
+    odata_string,
+    parse_json_result,
+    parse_notification,
+    parse_notify_result,
+    plan_outcome,
+    template_parameters,
 )
 
 CONFIG = WidgetConfig("https://functions.example", "client-id", "https://login.example/tenant", "api://x/.default")

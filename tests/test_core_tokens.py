@@ -9,8 +9,15 @@ import json
 import msal
 import pytest
 
-from adaptor_core.tokens import (MIN_MARGIN_FRACTION, MIN_RENEW_DELAY, RENEW_MARGIN, TokenKeeper, cached_access_token,
-                                 renewal_delay, unverified_claims)
+from adaptor_core.tokens import (
+    MIN_MARGIN_FRACTION,
+    MIN_RENEW_DELAY,
+    RENEW_MARGIN,
+    TokenKeeper,
+    cached_access_token,
+    renewal_delay,
+    unverified_claims,
+)
 
 
 def b64url(data: bytes) -> str:
@@ -150,7 +157,7 @@ def simulate_renewals(browser_offset: float, hours: float = 10.0, lifetime: floa
 def test_renewal_holds_whatever_the_browser_clock_says(offset):
     fetched = simulate_renewals(offset)
     assert len(fetched) == 11  # one at start, then every 55 minutes for 10 hours
-    assert all(b - a == 3300.0 for a, b in zip(fetched, fetched[1:]))  # always before the 3600 s end
+    assert all(b - a == 3300.0 for a, b in zip(fetched, fetched[1:], strict=False))  # always before the 3600 s end
 
 
 def test_keeper_hands_out_the_token_until_renewal_is_due():

@@ -124,8 +124,10 @@ def test_landing_page_opens_the_widget_with_current_values_else_defaults(browser
 def test_landing_page_reports_a_web_api_error(browser_context, stack):
     browser_context.route(re.compile(r".*/api/data/v9\.2/environmentvariabledefinitions\?.*"),
                           lambda route: route.fulfill(status=403, content_type="application/json",
-                                                      body=json.dumps({"error": {"code": "0x80040220",
-                                                                                 "message": "Principal user is missing prvReadEnvironmentVariableDefinition"}})))
+                                                      body=json.dumps({"error": {
+                                                          "code": "0x80040220",
+                                                          "message": "Principal user is missing "
+                                                                     "prvReadEnvironmentVariableDefinition"}})))
     page = browser_context.new_page()
     page.goto(stack.url + LANDING)
     page.locator('#status[data-state="error"]').wait_for(timeout=10_000)

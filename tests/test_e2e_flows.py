@@ -9,8 +9,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from tests.conftest import (ARTIFACTS, Api, Identity, call_payload, chromium_context, sign_in_popup, start_stack,
-                            status_of, stop_stack, wait_status)
+from tests.conftest import (
+    ARTIFACTS,
+    Api,
+    Identity,
+    call_payload,
+    chromium_context,
+    sign_in_popup,
+    start_stack,
+    status_of,
+    stop_stack,
+    wait_status,
+)
 
 pytestmark = pytest.mark.browser
 MARIA = ("+15551234567", "Maria Campbell")

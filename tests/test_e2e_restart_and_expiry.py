@@ -8,8 +8,16 @@ import time
 
 import pytest
 
-from tests.conftest import (Api, Identity, call_payload, chromium_context, free_port, start_stack, stop_stack,
-                            wait_status)
+from tests.conftest import (
+    Api,
+    Identity,
+    call_payload,
+    chromium_context,
+    free_port,
+    start_stack,
+    stop_stack,
+    wait_status,
+)
 from tests.test_e2e_flows import cif_calls, open_host, pending, shot
 
 pytestmark = pytest.mark.browser

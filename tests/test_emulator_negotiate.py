@@ -9,7 +9,7 @@ import websockets
 
 from adaptor_core import hub_protocol as hp
 from server.http_client import tls_context
-from tests.conftest import call_payload, run_async, wait_status
+from tests.conftest import call_payload, run_async
 from tests.test_inputs_at_the_door import local_signalr, unique
 
 HUB = "myhub"

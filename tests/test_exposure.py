@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import ssl
 import subprocess
@@ -20,10 +19,9 @@ from http.client import HTTPSConnection
 
 import pytest
 
-from server.settings import ConfigError, Settings
 from server.config import local_setup
-from testkit.server import local_stack
-from testkit.server import REPO, ServerProcess
+from server.settings import ConfigError, Settings
+from testkit.server import REPO, ServerProcess, local_stack
 
 ELSEWHERE = "198.18.0.2"  # RFC 2544 benchmarking range: never a real host
 SPOOFED = {"X-Forwarded-For": "127.0.0.1", "Forwarded": "for=127.0.0.1", "X-Real-IP": "127.0.0.1",

@@ -7,13 +7,11 @@ testkit's ServerProcess. Known defects are strict xfails that name the place to 
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import pytest
 
-from testkit import faults
-from testkit import run_async
+from testkit import faults, run_async
 from testkit.server import ServerProcess, free_port
 
 
@@ -45,8 +43,8 @@ def small_stack(tmp_path_factory):
 # --- load users (what the benchmarks sign in as) -----------------------------------------
 
 def test_load_users_sign_in_but_are_not_listed(small_stack):
-    from testkit.tenant import agent_token
     from server.idp.directory import load_users
+    from testkit.tenant import agent_token
 
     tenant = faults.tenant_of(small_stack)
     page = small_stack.session().get(f"{tenant.authority}/oauth2/v2.0/authorize", params={

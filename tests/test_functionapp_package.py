@@ -5,7 +5,6 @@ them through azure.functions objects with real tokens and a real store."""
 import asyncio
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -104,9 +103,9 @@ def clean_python(package) -> Path:
 
 
 def pinned(requirements: Path) -> dict[str, str]:
-    lines = [l.strip() for l in requirements.read_text().splitlines() if l.strip() and not l.startswith("#")]
-    assert all("==" in l for l in lines), [l for l in lines if "==" not in l]
-    return {l.split("==")[0].lower().replace("_", "-"): l.split("==")[1] for l in lines}
+    lines = [line.strip() for line in requirements.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert all("==" in line for line in lines), [line for line in lines if "==" not in line]
+    return {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1] for line in lines}
 
 
 def test_requirements_are_pinned_to_the_lock_and_complete(package, clean_python):
@@ -115,7 +114,8 @@ def test_requirements_are_pinned_to_the_lock_and_complete(package, clean_python)
     assert {k: locked.get(k) for k in wanted} == wanted  # the same versions the suite runs with
     freeze = subprocess.run([str(clean_python), "-m", "pip", "freeze", "--all", "--disable-pip-version-check"],
                             capture_output=True, text=True, check=True).stdout
-    installed = {l.split("==")[0].lower().replace("_", "-"): l.split("==")[1] for l in freeze.splitlines() if "==" in l}
+    installed = {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
+                 for line in freeze.splitlines() if "==" in line}
     installed = {k: v for k, v in installed.items() if k not in ("pip", "setuptools", "wheel")}
     assert installed == wanted  # pip pulled in nothing unpinned
 
@@ -183,7 +183,7 @@ def trigger_plans(identity, tokens, connection: str) -> list[tuple[list[dict], l
 
 
 def check_steps(steps, expected, results) -> None:
-    for step, want, got in zip(steps, expected, results):
+    for step, want, got in zip(steps, expected, results, strict=True):
         if isinstance(want, dict):
             assert got == want, (step, got)
         else:
@@ -212,7 +212,7 @@ def test_every_function_runs_from_the_package(auth, package, clean_python, stack
            "IDENTITY_HEADER": secrets["identity_header"]}
     case_steps = [http_step(fn, method, path, _token(tokens, who), body, route)
                   for _name, fn, method, path, route, who, body, _s, _e in CASES]
-    for case, result in zip(CASES, drive(clean_python, package, env, case_steps)):
+    for case, result in zip(CASES, drive(clean_python, package, env, case_steps), strict=True):
         check(result["status"], result["body"], case[7], case[8])
 
     async def triggers():

@@ -3,9 +3,7 @@ tests/test_handlers.py holds in-process (4xx JSON naming the rule, never a 500, 
 stored), and what needs the real server — live agents, chunked bodies, the emulator's
 WebSocket endpoint (docs/functions-api.md)."""
 import asyncio
-import base64
 import json
-import ssl
 
 import jwt
 import pytest
@@ -13,13 +11,11 @@ import websockets
 
 from adaptor_core import hub_protocol as hp
 from adaptor_core.connection import negotiate_url, websocket_url
-from server.upstream import signature as upstream_signature
 from server.http_client import tls_context
-from server.signalr_service.limits import MESSAGE_BURST, MESSAGE_RATE
 from server.idp.directory import load_directory
-from server.errors import ApiError
+from server.signalr_service.limits import MESSAGE_BURST, MESSAGE_RATE
+from server.upstream import signature as upstream_signature
 from tests.conftest import Api, call_payload, new_agent, run_async
-
 
 pytestmark = pytest.mark.backends
 

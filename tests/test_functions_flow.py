@@ -9,7 +9,6 @@ import pytest
 from adaptor_core.notifications import parse_notification
 from tests.conftest import call_payload, new_agent, run_async, status_of, wait_status
 
-
 pytestmark = [pytest.mark.backends, pytest.mark.token_versions]
 
 
@@ -64,7 +63,7 @@ def test_offline_user_gets_queued_message_on_connect(stack, tokens, identity, se
     async def scenario():
         agent = new_agent(stack, tokens["bob"])
         await agent.start()
-        n = await next_notification(agent, message_id)
+        await next_notification(agent, message_id)
         await agent.invoke("sendMessage", [{"messageId": message_id, "outcome": "Rejected", "reason": "busy"}])
         body = await asyncio.to_thread(wait_status, sender_api, message_id, "rejected")
         assert body["reason"] == "busy" and body["deliveries"] >= 1

@@ -3,7 +3,6 @@ resource-server check (TokenValidator) on what it issues — with the provider i
 v2.0 and (ADAPTOR_IDP_ACCESS_TOKEN_VERSION=1) v1.0 access tokens."""
 import base64
 import hashlib
-import json
 import secrets
 from urllib.parse import parse_qsl, urlsplit
 
@@ -208,6 +207,7 @@ def test_token_endpoint_answers_cors_preflight_for_the_widget_origin(identity, s
 
 def test_validator_rejects_forged_and_stale_tokens(identity, stack, validator):
     from cryptography.hazmat.primitives.asymmetric import rsa
+
     from server.errors import ApiError
     from server.idp.directory import load_directory
 

@@ -48,8 +48,8 @@ def test_lone_surrogates_anywhere_are_refused_naming_the_field(sender_api, templ
 
 def test_well_formed_surrogate_pairs_and_control_characters_are_carried(sender_api):
     message_id = unique("pair")
-    r = post_raw(sender_api, '{"userId":"offline-x","messageId":"%s","message":{"PhoneNumber":"1",'
-                             '"comments":"\\ud83d\\ude00 tab\\t nul\\u0000 \\u0085"}}' % message_id)
+    r = post_raw(sender_api, f'{{"userId":"offline-x","messageId":"{message_id}","message":{{"PhoneNumber":"1",'
+                             '"comments":"\\ud83d\\ude00 tab\\t nul\\u0000 \\u0085"}}')
     assert r.status_code == 202, r.text
 
 
@@ -58,7 +58,7 @@ def test_a_bad_message_never_blocks_the_calls_queued_behind_it(stack, tokens, id
     good = [unique("before"), unique("after")]
     assert sender_api.call("POST", "/api/SendMessageToUser", {"userId": bob, "messageId": good[0], "ttlSeconds": 60,
                                                               "message": call_payload()}).status_code == 202
-    bad = post_raw(sender_api, '{"userId":"%s","ttlSeconds":60,"message":{"PhoneNumber":"1","comments":"\\ud83d"}}' % bob)
+    bad = post_raw(sender_api, f'{{"userId":"{bob}","ttlSeconds":60,"message":{{"PhoneNumber":"1","comments":"\\ud83d"}}}}')
     assert bad.status_code == 400
     assert sender_api.call("POST", "/api/SendMessageToUser", {"userId": bob, "messageId": good[1], "ttlSeconds": 60,
                                                               "message": call_payload()}).status_code == 202

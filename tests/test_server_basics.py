@@ -1,6 +1,6 @@
 """The local stack over real HTTPS: health, JSON errors, the widget files and their types."""
-import ssl
 import socket
+import ssl
 
 
 def test_healthz_reports_ok_and_version(stack):

@@ -21,8 +21,18 @@ from adaptor_core import hub_protocol as hp
 from server.http_client import tls_context
 from server.idp import tokens
 from server.idp.directory import load_directory
-from tests.conftest import (azure_settings, call_payload, function_app, new_agent, run_async, start_stack,
-                            stop_stack, wait_status, Api, Identity)
+from tests.conftest import (
+    Api,
+    Identity,
+    azure_settings,
+    call_payload,
+    function_app,
+    new_agent,
+    run_async,
+    start_stack,
+    stop_stack,
+    wait_status,
+)
 
 SCOPE = "https://signalr.azure.com/.default"
 OTHER_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"

@@ -29,11 +29,11 @@ def test_every_placeholder_is_a_parameter_the_widget_sends_and_every_parameter_i
 
 def test_the_toast_shows_the_comment_and_the_case_takes_title_and_origin():
     note = SOLUTION.notifications[OPTIONAL["NotificationTemplate"]]
-    assert "{%s}" % tp.COMMENT in [f.value for f in note.fields]
+    assert f"{{{tp.COMMENT}}}" in [f.value for f in note.fields]
     case = SOLUTION.tabs[SOLUTION.sessions[OPTIONAL["SessionTemplate"]].tabs[0]]
     assert case.parameters["entityName"] == "incident"
-    assert '"caseorigincode":"{%s}"' % tp.CASE_ORIGIN in case.parameters["data"]
-    assert '"title":"{%s}"' % tp.SUBJECT in case.parameters["data"]
+    assert f'"caseorigincode":"{{{tp.CASE_ORIGIN}}}"' in case.parameters["data"]
+    assert f'"title":"{{{tp.SUBJECT}}}"' in case.parameters["data"]
     assert template_parameters(CALL, ANN)[tp.CASE_ORIGIN] == tp.CASE_ORIGIN_PHONE == 1
 
 

@@ -20,10 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from testkit.server import local_stack
 from server.auth import MAX_TOKEN_LENGTH, Principal, TokenValidator
 from server.errors import ApiError
-from server.settings import Settings
+from testkit.server import local_stack
 
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "cif-adaptor-hypothesis")
 EXAMPLES = 300

@@ -40,12 +40,12 @@ def test_framing_by_a_foreign_origin_is_refused(browser_context, stack):
     """frame-ancestors: a page on another origin (localhost is not the Dynamics origin
     here) cannot embed the widget."""
     page = browser_context.new_page()
-    browser_context.route("https://localhost:%d/frame-test.html" % stack.port, lambda route: route.fulfill(
+    browser_context.route(f"https://localhost:{stack.port}/frame-test.html", lambda route: route.fulfill(
         status=200, content_type="text/html",
         body=f'<iframe id="w" src="{stack.widget_url}"></iframe>'))
     blocked = []
     page.on("console", lambda m: blocked.append(m.text) if "frame-ancestors" in m.text else None)
-    page.goto("https://localhost:%d/frame-test.html" % stack.port)
+    page.goto(f"https://localhost:{stack.port}/frame-test.html")
     page.wait_for_timeout(1500)
     frame = page.frame_locator("#w")
     assert frame.locator("#status").count() == 0

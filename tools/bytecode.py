@@ -6,7 +6,6 @@ exact magic number of the browser build. They use the unchecked-hash format: the
 browser never stats sources to validate them, which is what makes them cheap.
 """
 import importlib.util
-import io
 import marshal
 import sys
 import zipfile

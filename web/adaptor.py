@@ -7,20 +7,34 @@ import json
 import random
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from js import WebSocket, document, performance, window
 from pyodide.ffi import create_proxy
 from pyodide.http import pyfetch
+from ui import WidgetUI
+
+if TYPE_CHECKING:
+    from signin import BrowserSignIn
 
 from adaptor_core import connection as hub
 from adaptor_core.config import WidgetConfig
 from adaptor_core.errors import NotificationError
 from adaptor_core.hub_methods import RECEIVE_NOTIFICATION, SEND_MESSAGE, Handlers
-from adaptor_core.negotiate import NegotiateError, Negotiated, Negotiation
-from adaptor_core.notifications import (CreateSession, Deduper, Notification, ack, first_contact, lookup_query,
-                                        notify_input, parse_notification, parse_notify_result, plan_outcome)
+from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
+from adaptor_core.notifications import (
+    CreateSession,
+    Deduper,
+    Notification,
+    ack,
+    first_contact,
+    lookup_query,
+    notify_input,
+    parse_notification,
+    parse_notify_result,
+    plan_outcome,
+)
 from adaptor_core.tokens import TokenKeeper
-from ui import WidgetUI
 
 MARKS: dict[str, float] = {}  # navigation-relative milestones (ms), for diagnostics and benchmarks
 
@@ -40,9 +54,9 @@ class Adaptor:
         self.config, self.ui, self.cif = config, ui, cif
         self.core = hub.HubConnection(rng=random.Random())
         self.dedupe = Deduper()
-        self.signin = None
+        self.signin: BrowserSignIn | None = None  # made (importing msal) only when msal has work
         self.ws = None
-        self._ws_handlers = []
+        self._ws_handlers: list = []
         self._signin_click: asyncio.Future | None = None
         self.tokens = TokenKeeper()  # when to renew, on this tab's monotonic clock (skew-proof)
         self._tasks: set = set()
@@ -75,18 +89,19 @@ class Adaptor:
         cached = cached_sign_in(self.config.ClientId, self.config.Authority, self.config.Scope) \
             if self.signin is None else None
         remaining = None
+        token: str | None
         if cached is not None:
             token, username, remaining = cached
         else:
-            self._ensure_signin()
-            token = self.signin.silent()
+            signin = self._ensure_signin()
+            token = signin.silent()
             while token is None:
                 try:
-                    token = await self.signin.interactive()
+                    token = await signin.interactive()
                 except (SignInRequired, SignInFailed) as exc:
                     self.ui.set_status("error", str(exc), exc.code)
                     await self._wait_for_signin_click()
-            username = self.signin.username
+            username = signin.username
         self.ui.set_user(username)
         self.ui.show_signin(False)
         if token != self.tokens.token:
@@ -94,13 +109,14 @@ class Adaptor:
             self.spawn(self._renew_before_expiry(token))
         return token
 
-    def _ensure_signin(self) -> None:
+    def _ensure_signin(self) -> "BrowserSignIn":
         if self.signin is None:
             from signin import BrowserSignIn  # imports msal
 
             base = window.location.href.split("?")[0].rsplit("/", 1)[0]
             self.signin = BrowserSignIn(self.config.ClientId, self.config.Authority, self.config.Scope,
                                         f"{base}/auth-redirect.html")
+        return self.signin
 
     async def _wait_for_signin_click(self) -> None:
         self._signin_click = asyncio.get_running_loop().create_future()
@@ -116,8 +132,7 @@ class Adaptor:
         delay comes from the token's own lifetime (TokenKeeper), never below its floor."""
         await asyncio.sleep(max(0.0, self.tokens.renew_at - now()))
         if token == self.tokens.token:
-            self._ensure_signin()
-            renewed = self.signin.silent(force_refresh=True)
+            renewed = self._ensure_signin().silent(force_refresh=True)
             if renewed:
                 self.tokens.received(renewed, now())
                 self.spawn(self._renew_before_expiry(renewed))

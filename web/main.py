@@ -7,14 +7,15 @@ import json
 import sys
 from urllib.parse import parse_qsl
 
+from adaptor import MARKS, Adaptor, mark
 from js import Object, document, window
 from pyodide.ffi import create_proxy, to_js
 from pyodide.http import pyfetch
+from ui import WidgetUI
 
 import adaptor_core
-from adaptor import MARKS, Adaptor, mark
 from adaptor_core.config import ConfigMissing, resolve_config
-from ui import WidgetUI
+
 
 async def fetch_config_file() -> dict | None:
     try:
@@ -103,7 +104,7 @@ async def main() -> None:
             await asyncio.wait_for(init_cif(cif, adaptor), CIF_SETUP_TIMEOUT)
         except CifError as exc:
             ui.set_status("disconnected", f"CIF set-up failed: {exc}", exc.code)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             ui.set_status("disconnected", f"CIF set-up failed: no answer from the host in {CIF_SETUP_TIMEOUT:g} s",
                           CifError.code)
     adaptor.start_connection()

@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -64,7 +65,8 @@ def web_resource(name: str):
     path = solution.web_resources.get(name)
     if path is None:
         abort(404)
-    kind = re.search(rb"<WebResourceType>(\d+)</WebResourceType>", files[path + ".data.xml"]).group(1).decode()
+    found = re.search(rb"<WebResourceType>(\d+)</WebResourceType>", files[path + ".data.xml"])
+    kind = found.group(1).decode() if found else ""
     response = Response(files[path], mimetype=None, content_type=RESOURCE_TYPES.get(kind, "application/octet-stream"))
     if kind == "1":
         response.headers["Content-Security-Policy"] = (
@@ -105,7 +107,7 @@ def environment_variable_definitions():
         definition = solution.variables.get(name)
         if definition is None:
             continue
-        row = {"environmentvariabledefinitionid": str(uuid.uuid5(ID_SPACE, name))}
+        row: dict[str, Any] = {"environmentvariabledefinitionid": str(uuid.uuid5(ID_SPACE, name))}
         row.update({field: {"schemaname": name, "defaultvalue": definition.default,
                             "displayname": definition.display_name}.get(field, row.get(field)) for field in select})
         if expand is not None:

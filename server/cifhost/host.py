@@ -3,17 +3,13 @@ widget (docs/cif.md, "The local host"), the CIF library it serves as Dynamics do
 its static files."""
 from __future__ import annotations
 
-import hmac
-import json
 import math
-import secrets
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, send_from_directory
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_from_directory
 
 from ..errors import ApiError
-from ..local_only import require_local_peer
 from . import dataverse
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

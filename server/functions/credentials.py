@@ -38,6 +38,8 @@ def signalr_credential(connection: ConnectionString, authority: str | None, ca_b
     if connection.auth_type == "azure.msi":
         return ManagedIdentityCredential(client_id=connection.client_id, **transport)
     if connection.auth_type == "azure.app":
+        if not (connection.tenant_id and connection.client_id and connection.client_secret):
+            raise ValueError(f"{connection} lacks TenantId, ClientId or ClientSecret")  # parse() refuses such a string
         host = urlsplit(authority).netloc if authority else None
         extra = {"authority": host, "disable_instance_discovery": True} if host else {}
         return ClientSecretCredential(connection.tenant_id, connection.client_id, connection.client_secret,

@@ -8,8 +8,9 @@ import logging
 import re
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from adaptor_core.errors import NotificationError
 from adaptor_core.hub_methods import RECEIVE_NOTIFICATION, SEND_MESSAGE, message_object
@@ -40,7 +41,7 @@ def event(name: str, **fields: Any) -> None:
 
 
 def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds") if ts else None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
 
 
 class Functions:

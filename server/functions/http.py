@@ -4,8 +4,9 @@ one place where a handler's errors become responses for both hosts."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Literal, overload
 
 from ..errors import ApiError
 from ..jsonbody import json_object, mimetype
@@ -57,8 +58,15 @@ def field_ci(obj: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
+@overload
+def want_str(value: Any, name: str, *, required: Literal[True] = True, max_len: int = 256,
+             allow_empty: bool = False) -> str: ...
+@overload
+def want_str(value: Any, name: str, *, required: bool, max_len: int = 256, allow_empty: bool = False) -> str | None: ...
 def want_str(value: Any, name: str, *, required: bool = True, max_len: int = 256,
              allow_empty: bool = False) -> str | None:
+    """`value` as a string field: 400 `missing_field` when required and absent, 422
+    `invalid_field` when not a (non-empty, unless allow_empty) string of at most max_len."""
     if value is None:
         if required:
             raise ApiError(400, "missing_field", f"'{name}' is required.")

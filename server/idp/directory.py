@@ -15,6 +15,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..errors import ConfigError
+
 API_SCOPE_NAME = "access_as_user"
 SENDER_ROLE = "Notifications.Send"
 SEED_USERS = (("alice", "Alice Agent"), ("bob", "Bob Agent"))
@@ -142,8 +144,8 @@ def load_directory(state_dir: Path) -> Directory:
     state_dir.mkdir(parents=True, exist_ok=True)
     meta_path, key_path = state_dir / "identity.json", state_dir / "idp-signing-key.pem"
     if not meta_path.exists() or not key_path.exists():
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_path.write_bytes(new_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
         key_path.chmod(0o600)
         meta = {
@@ -163,6 +165,8 @@ def load_directory(state_dir: Path) -> Directory:
             for name in ("system_identity", "user_identity", "signalr_app")}
         meta_path.write_text(json.dumps(meta, indent=2))
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(f"{key_path} is not an RSA private key (delete it to generate a new tenant)")
     s = meta["sender"]
     users = {k: User(k, v["name"], v["oid"]) for k, v in meta["users"].items()}
     users.update({k: u for k, u in load_users(meta["tenant_id"], _load_user_count()).items() if k not in users})

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import time
-import uuid
 from urllib.parse import urlencode, urlsplit
 
 import jwt

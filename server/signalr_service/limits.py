@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 NEGOTIATION_LIFETIME = 60  # seconds a connectionToken may wait for its WebSocket
 MAX_PENDING_PER_USER = 20
@@ -21,18 +21,21 @@ class Pending(Protocol):
     user_id: str
 
 
+P = TypeVar("P", bound=Pending)
+
+
 @dataclass(frozen=True)
 class Refused:
     error: str
 
 
-class Negotiations:
+class Negotiations(Generic[P]):
     """connectionToken → negotiation, each taken once, within its lifetime."""
 
     def __init__(self, lifetime: float = NEGOTIATION_LIFETIME, per_user: int = MAX_PENDING_PER_USER,
                  total: int = MAX_PENDING):
         self.lifetime, self.per_user, self.total = lifetime, per_user, total
-        self._pending: dict[str, tuple[float, Pending]] = {}  # insertion order = expiry order
+        self._pending: dict[str, tuple[float, P]] = {}  # insertion order = expiry order
         self._per_user: Counter[str] = Counter()
 
     def _expire(self, now: float) -> None:
@@ -42,13 +45,13 @@ class Negotiations:
                 break
             self._forget(token, negotiation)
 
-    def _forget(self, token: str, negotiation: Pending) -> None:
+    def _forget(self, token: str, negotiation: P) -> None:
         del self._pending[token]
         self._per_user[negotiation.user_id] -= 1
         if not self._per_user[negotiation.user_id]:
             del self._per_user[negotiation.user_id]
 
-    def add(self, negotiation: Pending, now: float, key: str | None = None) -> str | Refused:
+    def add(self, negotiation: P, now: float, key: str | None = None) -> str | Refused:
         """A new connectionToken for it (or `key`: a version 0 negotiate is taken by its
         connection id), or why not (too many waiting)."""
         self._expire(now)
@@ -63,7 +66,7 @@ class Negotiations:
         self._per_user[negotiation.user_id] += 1
         return token
 
-    def take(self, token: str, now: float) -> Pending | None:
+    def take(self, token: str, now: float) -> P | None:
         """The negotiation of this token, once; None if unknown, taken or expired."""
         self._expire(now)
         entry = self._pending.get(token)

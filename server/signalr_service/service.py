@@ -27,14 +27,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adaptor_core import hub_protocol as hp
 
+from .. import upstream as upstream_protocol
 from ..auth import TokenValidator
 from ..azure_signalr import client_audience, decode_service_token, sign_client_token, token_user_id
 from ..errors import ApiError
+from ..log import log_event
 from .limits import Negotiations, Refused
 from .registry import ClientConnection, Registry
 from .upstream import Upstream
-from .. import upstream as upstream_protocol
-from ..log import log_event
 
 log = logging.getLogger("signalr")
 HANDSHAKE_TIMEOUT = 15
@@ -92,7 +92,7 @@ class SignalRService:
         self.config = config
         self.upstream: Upstream | None = None
         self.registry = Registry()
-        self.negotiations = Negotiations()
+        self.negotiations: Negotiations[Negotiation] = Negotiations()
         self._sweeper: asyncio.Task | None = None
 
     def _upstream(self) -> Upstream:
@@ -156,7 +156,7 @@ class SignalRService:
         connection_id = uuid.uuid4().hex
         version = min(int(requested), 1)
         # version 1: a secret token is the WebSocket's id; version 0: the connection id is
-        key = self.negotiations.add(Negotiation(connection_id, hub, token_user_id(claims)), time.monotonic(),
+        key = self.negotiations.add(Negotiation(connection_id, hub, token_user_id(claims) or ""), time.monotonic(),
                                     key=None if version >= 1 else connection_id)
         if isinstance(key, Refused):
             return _error(429, "too_many_negotiations", key.error)
@@ -177,7 +177,7 @@ class SignalRService:
         if "id" in params:
             negotiation = self.negotiations.take(params["id"], time.monotonic())
         elif hub is not None and claims is not None:  # no negotiate: a new connection (transport protocol)
-            negotiation = Negotiation(uuid.uuid4().hex, hub, token_user_id(claims))
+            negotiation = Negotiation(uuid.uuid4().hex, hub, token_user_id(claims) or "")
         else:
             negotiation = None
         if hub is None or claims is None or negotiation is None or negotiation.hub != hub \
@@ -189,7 +189,7 @@ class SignalRService:
         try:
             first = await asyncio.wait_for(self._receive_records(websocket, reader, handshake=True), HANDSHAKE_TIMEOUT)
             request = hp.decode_handshake_request(first[0])
-        except (asyncio.TimeoutError, hp.ProtocolError, WebSocketDisconnect) as exc:
+        except (TimeoutError, hp.ProtocolError, WebSocketDisconnect) as exc:
             await self._refuse(websocket, f"Handshake failed: {exc or 'timed out'}")
             return
         if request.protocol != "json" or request.version != 1:
@@ -227,7 +227,8 @@ class SignalRService:
             conn.closed = True
             self.registry.remove(conn)
             _event("disconnected", connection=conn.connection_id, user=conn.user_id, error=error)
-            await conn.connected_event
+            if conn.connected_event is not None:
+                await conn.connected_event
             await self._upstream().disconnected(conn, error)
 
     @staticmethod
@@ -260,7 +261,8 @@ class SignalRService:
                 await conn.send_text(hp.encode(hp.Completion(
                     message.invocation_id, error="Streaming invocations are not supported in serverless mode.")))
             return
-        await conn.connected_event  # the functions hear of the connection before its messages
+        if conn.connected_event is not None:  # the functions hear of the connection before its messages
+            await conn.connected_event
         response = await self._upstream().invocation(conn, message.target, message.arguments, message.invocation_id)
         if message.invocation_id is None:
             return
@@ -327,7 +329,7 @@ class SignalRService:
         except (jwt.InvalidTokenError, ValueError, RecursionError):  # refused below, as no key's token
             alg = None
         if alg == "RS256" and self.config.entra is not None:
-            return await self._entra_auth(token)
+            return await self._entra_auth(self.config.entra, token)
         audience = f"{request.url.scheme}://{request.url.netloc}{self._raw_path(request)}"
         try:
             decode_service_token(token, self.config.keys, audience)
@@ -336,8 +338,7 @@ class SignalRService:
                                                "Entra ID token for https://signalr.azure.com, is required.")
         return None
 
-    async def _entra_auth(self, token: str) -> JSONResponse | None:
-        entra = self.config.entra
+    async def _entra_auth(self, entra: EntraAccess, token: str) -> JSONResponse | None:
         try:  # the validator may fetch the authority's keys: not on the event loop
             principal = await asyncio.to_thread(entra.validator.validate, token)
         except ApiError as exc:
@@ -390,7 +391,7 @@ class SignalRService:
         hub = await self._rest_hub(request)
         if isinstance(hub, Response):
             return hub
-        kind, ident = request.path_params.get("kind"), None
+        kind, ident = request.path_params.get("kind"), ""
         if kind is not None:
             segments = self._raw_path(request).split("/")  # ['', 'api', 'v1', 'hubs', hub, kind, ident]
             if len(segments) != 7:

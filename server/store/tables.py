@@ -14,12 +14,13 @@ those (and %) percent-escaped. The functions refuse at the door what could still
 from __future__ import annotations
 
 import re
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from azure.core import MatchConditions
-from azure.core.exceptions import (AzureError, ResourceExistsError, ResourceModifiedError,
-                                   ResourceNotFoundError)
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from .base import Connection, Message, MessageStatus, StoreConflict, StoreUnavailable
@@ -47,7 +48,9 @@ def utf16_chunks(text: str, units: int = STRING_UNITS) -> list[str]:
     """`text` in pieces of at most `units` UTF-16 code units, never splitting a character."""
     if text.isascii():
         return [text[i:i + units] for i in range(0, len(text), units)] or [""]
-    chunks, current, size = [], [], 0
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
     for ch in text:
         width = 2 if ord(ch) > 0xFFFF else 1
         if size + width > units:
@@ -111,8 +114,7 @@ class TableStore:
                   "ConnectionStatus": conn.status, "Updated": conn.updated}
         previous = self.get_connection(conn.connection_id)
         if previous is not None and previous.user_id != conn.user_id:
-            self._call(lambda: self.connections.delete_entity(key(previous.user_id), key(previous.connection_id)))
-            previous = None
+            self._call(partial(self.connections.delete_entity, key(previous.user_id), key(previous.connection_id)))
         try:
             self._call(lambda: self.connections.create_entity(entity))
             return True
@@ -148,7 +150,7 @@ class TableStore:
         stale = self.all_connections(hub)
         for conn in stale:
             try:
-                self._call(lambda: self.connections.delete_entity(key(conn.user_id), key(conn.connection_id)))
+                self._call(partial(self.connections.delete_entity, key(conn.user_id), key(conn.connection_id)))
             except ResourceNotFoundError:
                 pass
         return len(stale)
@@ -183,9 +185,9 @@ class TableStore:
             if patch is None:
                 return False
             try:
-                self._call(lambda: self.messages.update_entity(
-                    {"PartitionKey": key(message_id), "RowKey": MESSAGE_ROW, **patch}, mode=UpdateMode.MERGE,
-                    etag=e.metadata["etag"], match_condition=MatchConditions.IfNotModified))
+                self._call(partial(self.messages.update_entity, {"PartitionKey": key(message_id), "RowKey": MESSAGE_ROW,
+                                                                 **patch}, mode=UpdateMode.MERGE, etag=e.metadata["etag"],
+                                   match_condition=MatchConditions.IfNotModified))
                 return True
             except ResourceModifiedError:
                 continue
@@ -193,7 +195,7 @@ class TableStore:
 
     def mark_sent(self, message_id: str, now: float) -> None:
         def change(e):
-            patch = {"Deliveries": int(e.get("Deliveries", 0)) + 1}
+            patch: dict[str, Any] = {"Deliveries": int(e.get("Deliveries", 0)) + 1}
             if e["Status"] == MessageStatus.QUEUED:
                 patch["Status"] = MessageStatus.SENT
             if e.get("Sent") is None:

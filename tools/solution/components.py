@@ -10,6 +10,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Literal, overload
 
 PREFIX = "cifad"  # our publisher's customization prefix
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")  # CIF's {parameter} slugs
@@ -104,6 +105,10 @@ def _xml(files: dict[str, bytes], path: str) -> ET.Element:
         raise SolutionError(f"{path} is not well-formed XML: {exc}") from None
 
 
+@overload
+def _text(el: ET.Element, tag: str, path: str, required: Literal[True] = True) -> str: ...
+@overload
+def _text(el: ET.Element, tag: str, path: str, required: bool) -> str | None: ...
 def _text(el: ET.Element, tag: str, path: str, required: bool = True) -> str | None:
     child = el.find(tag)
     if child is None or child.text is None:
@@ -113,6 +118,10 @@ def _text(el: ET.Element, tag: str, path: str, required: bool = True) -> str | N
     return child.text
 
 
+@overload
+def _label(el: ET.Element, tag: str, path: str, required: Literal[True] = True) -> str: ...
+@overload
+def _label(el: ET.Element, tag: str, path: str, required: bool) -> str | None: ...
 def _label(el: ET.Element, tag: str, path: str, required: bool = True) -> str | None:
     """A localized attribute: <tag default="X"><label description="X" languagecode="1033"/></tag>."""
     child = el.find(tag)
@@ -144,7 +153,7 @@ def _records(files: dict[str, bytes], folder: str, file: str):
 
 def _associations(customizations: ET.Element, set_tag: str, left: str, right: str) -> list[tuple[str, str]]:
     box = customizations.find(set_tag)
-    return [] if box is None else [(a.get(f"{left}.msdyn_uniquename"), a.get(f"{right}.msdyn_uniquename"))
+    return [] if box is None else [(a.get(f"{left}.msdyn_uniquename") or "", a.get(f"{right}.msdyn_uniquename") or "")
                                    for a in box]
 
 
@@ -154,7 +163,8 @@ def load(files: dict[str, bytes]) -> Solution:
     if manifest is None:
         raise SolutionError("Other/Solution.xml: <SolutionManifest> is missing")
     prefix = _text(manifest, "Publisher/CustomizationPrefix", "Other/Solution.xml")
-    roots = tuple((int(r.get("type")), r.get("schemaName")) for r in manifest.iterfind("RootComponents/RootComponent"))
+    roots = tuple((int(r.get("type") or ""), r.get("schemaName") or "")
+                  for r in manifest.iterfind("RootComponents/RootComponent"))
     customizations = _xml(files, "Other/Customizations.xml")
 
     variables = {}
@@ -224,7 +234,7 @@ def load(files: dict[str, bytes]) -> Solution:
             content = path[: -len(".data.xml")]
             if resource.findtext("Name") != content[len("WebResources/"):] or content not in files:
                 raise SolutionError(f"{path}: <Name> must be the path of its content file under WebResources/")
-            web_resources[resource.findtext("Name")] = content
+            web_resources[content[len("WebResources/"):]] = content
 
     return Solution(_text(manifest, "UniqueName", "Other/Solution.xml"), _text(manifest, "Version", "Other/Solution.xml"),
                     prefix, roots, provider, variables, notifications, sessions, tabs, web_resources)

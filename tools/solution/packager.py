@@ -49,7 +49,7 @@ def fill(files: dict[str, bytes], widget_url: str, org_url: str | None = None) -
     channel = f"/WebResources/{LANDING}"
     if org_url:
         channel = https_url(org_url, "--org-url").rstrip("/") + channel
-    values = dict(zip(TOKENS, (widget_url, origin, channel)))
+    values = dict(zip(TOKENS, (widget_url, origin, channel), strict=True))
     out = {}
     for path, data in files.items():
         for token, value in values.items():
