@@ -30,6 +30,8 @@ from server.signalr_service.service import ServiceConfig, SignalRService
 from server.signalr_service.upstream import RETRY_DELAYS, Upstream
 from simagent.agent import SimAgent
 
+from .server import free_port
+
 HUB = "myhub"
 KEYS = ["k" * 32, "s" * 32]
 
@@ -84,11 +86,7 @@ def _listen() -> socket.socket:
     return sock
 
 
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+closed_port = free_port  # a loopback port nobody listens on (bound, then released)
 
 
 @dataclass

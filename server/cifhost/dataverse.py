@@ -19,6 +19,8 @@ from tools.solution import read_sources
 from tools.solution.components import Solution, host_templates, load
 from tools.solution.packager import fill
 
+from .pages import page
+
 bp = Blueprint("dataverse", __name__)
 
 WEB_API = "/api/data/v9.2"
@@ -67,14 +69,9 @@ def web_resource(name: str):
         abort(404)
     found = re.search(rb"<WebResourceType>(\d+)</WebResourceType>", files[path + ".data.xml"])
     kind = found.group(1).decode() if found else ""
-    response = Response(files[path], mimetype=None, content_type=RESOURCE_TYPES.get(kind, "application/octet-stream"))
-    if kind == "1":
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    csp = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; "
+           "base-uri 'none'; form-action 'none'; frame-ancestors 'self'") if kind == "1" else None
+    return page(files[path], csp, RESOURCE_TYPES.get(kind, "application/octet-stream"))
 
 
 @bp.get(f"{WEB_API}/environmentvariabledefinitions")

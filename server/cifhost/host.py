@@ -4,20 +4,18 @@ its static files."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_from_directory
+from flask import Blueprint, current_app, render_template, request
 
 from ..errors import ApiError
 from . import dataverse
+from .pages import page, static_file
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 LIBRARY = "msdyn_ciLibrary.js"
 LIBRARY_PATH = f"/webresources/Widget/{LIBRARY}"  # where Dynamics serves its web resource
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
-STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
 MAX_TIMEOUT = 3600.0
 
 bp = Blueprint("cifhost", __name__, template_folder="templates")
@@ -65,16 +63,6 @@ def _timeout_param() -> float | None:
     return value
 
 
-def static_file(path: str, folder: Path = STATIC_DIR) -> Response:
-    """A .js/.css/.json file of `folder`, revalidated on every load; 404 for other kinds."""
-    suffix = Path(path).suffix
-    if suffix not in STATIC_TYPES:
-        abort(404)
-    response = send_from_directory(folder, path, mimetype=STATIC_TYPES[suffix])
-    response.headers["Cache-Control"] = "no-cache"
-    return response
-
-
 # --- the host page ----------------------------------------------------------------------------
 
 @bp.get("/")
@@ -100,14 +88,10 @@ def host_page():
     html = render_template("host.html", widget_url=widget_url, widget_origin=widget_origin,
                            host_origin=host_origin, timeout=f"{timeout:g}" if timeout else "",
                            org_id=config.local_directory.tenant_id, templates=dataverse.templates_json())
-    response = Response(html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self'; frame-src 'self' {widget_origin}; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'")
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response = page(html, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                          f"connect-src 'self'; frame-src 'self' {widget_origin}; base-uri 'none'; "
+                          "form-action 'none'; frame-ancestors 'none'")
     response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-cache"
     return response
 
 
@@ -121,5 +105,5 @@ def ci_library():
 
 
 @bp.get("/cifhost/static/<path:path>")
-def hoststatic_file(path: str):
+def host_static(path: str):
     return static_file(path)

@@ -11,12 +11,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 
 from adaptor_core.errors import NotificationError
 from adaptor_core.hub_methods import message_object
 
-from ..cifhost.host import static_file
+from ..cifhost.pages import page, static_file
 from ..errors import ApiError
 from ..local_only import require_local_peer
 from ..log import log_event
@@ -51,13 +51,8 @@ def console_page():
               for u in sorted(config.local_directory.users.values(), key=lambda u: u.username)]
     html = render_template("console.html", agents=agents, csrf_token=current_app.extensions["console.csrf"],
                            hub=config.hub, widget_origin=config.widget_origin)
-    response = Response(html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    return page(html, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                      "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 @bp.get("/static/<path:path>")
