@@ -97,12 +97,14 @@ class Harness:
     emulator_url: str
     tls: ssl.SSLContext
     log: list[logging.LogRecord]
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     def agent(self, user: str = "agent-1", tick: float = 0.25, keepalive: float | None = None) -> SimAgent:
         async def token() -> str:
             return user
 
         http = httpx.AsyncClient(verify=self.tls, trust_env=False, timeout=10)
+        self.clients.append(http)
         agent = SimAgent(self.functions_url, token, http, self.tls, tick=tick)
         if keepalive is not None:
             agent.core.keepalive = keepalive
@@ -153,15 +155,23 @@ async def harness(tmp: Path, *, keepalive: float = 1.0, timeout: float = 5.0, up
         while not srv.started:
             await asyncio.sleep(0.01)
     service.start(Upstream(f"{upstream_base}/runtime/webhooks/signalr", KEYS, upstream_http))
+    harness = Harness(functions, service, functions_url, emulator_url, tls, records)
     try:
-        yield Harness(functions, service, functions_url, emulator_url, tls, records)
+        yield harness
     finally:
         if service._sweeper:
             service._sweeper.cancel()
-        for srv, _ in servers:
-            srv.should_exit = True
-        await asyncio.gather(*(t for _, t in servers), return_exceptions=True)
+        # Each server's clients close before it: a server closing a TLS connection its idle
+        # peer never reads waits for the peer's close_notify, up to asyncio's 30 s SSL
+        # shutdown timeout. The emulator goes before the functions, its upstream client then.
+        for client in harness.clients:
+            await client.aclose()
+        (functions_server, functions_task), (emulator_server, emulator_task) = servers
+        emulator_server.should_exit = True
+        await asyncio.gather(emulator_task, return_exceptions=True)
         await upstream_http.aclose()
+        functions_server.should_exit = True
+        await asyncio.gather(functions_task, return_exceptions=True)
         for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(capture)
             lg.setLevel(level)
