@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from .errors import ApiError
 from .jsonbody import json_object, mimetype
@@ -189,11 +190,13 @@ def _event(ctx: Context, category: str, name: str, body: Mapping[str, Any]) -> E
 
 def from_trigger(invocation: Mapping[str, Any]) -> Event:
     """The event of an Azure Functions SignalR trigger's InvocationContext (`ConnectionId`,
-    `UserId`, `Hub`, `Category`, `Event`, `Arguments`, `Error`, `Claims`, `Query`); the
-    extension has checked the signature already."""
-    claims = invocation.get("Claims")
+    `UserId`, `Hub`, `Category`, `Event`, `Arguments`, `Error`, `Claims`, `Query` — the
+    query as name → value, made a query string here); the extension has checked the
+    signature already."""
+    claims, query = invocation.get("Claims"), invocation.get("Query")
     ctx = Context(invocation.get("Hub") or "", invocation.get("ConnectionId") or "", invocation.get("UserId") or "",
-                  claims if isinstance(claims, dict) else {}, str(invocation.get("Query") or ""))
+                  claims if isinstance(claims, dict) else {},
+                  urlencode(query) if isinstance(query, dict) else str(query or ""))
     category, name = invocation.get("Category") or "", invocation.get("Event") or ""
     if category == MESSAGES:
         arguments = invocation.get("Arguments")
