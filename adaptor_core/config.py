@@ -15,7 +15,9 @@ OPTIONAL = {
     "NotificationTemplate": "cifad_voice_notification",
     "SessionTemplate": "cifad_voice_identified_session",  # caller found in contacts
     "DefaultSessionTemplate": "cifad_voice_unknown_session",  # unknown caller
+    "CallLogging": "on",  # an accepted call becomes a phone call activity (docs/cif.md); "off" turns it off
 }
+SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 
 
 class ConfigMissing(AdaptorError):
@@ -35,6 +37,12 @@ class WidgetConfig:
     NotificationTemplate: str = OPTIONAL["NotificationTemplate"]
     SessionTemplate: str = OPTIONAL["SessionTemplate"]
     DefaultSessionTemplate: str = OPTIONAL["DefaultSessionTemplate"]
+    CallLogging: str = OPTIONAL["CallLogging"]
+
+    @property
+    def call_logging(self) -> bool:
+        """Whether an accepted call is logged as a phone call activity (CallLogging)."""
+        return SWITCH[self.CallLogging.lower()]
 
     @property
     def functions(self) -> str:
@@ -85,4 +93,6 @@ def resolve_config(query: Mapping[str, str], file: Mapping[str, object] | None,
         value = lookup(key)
         if value is not None:
             values[key] = value
+    if values.get("CallLogging", "on").lower() not in SWITCH:
+        raise ConfigMissing("CallLogging", "must be on or off")
     return WidgetConfig(**values)

@@ -16,6 +16,12 @@ from .errors import NotificationError
 
 RECEIVE_NOTIFICATION = "ReceiveNotification"  # server → widget: [message object] (seed)
 SEND_MESSAGE = "sendMessage"  # widget → functions: [acknowledgement] (seed: SendMessageAcknowlegement)
+# Withdraw a ringing call (the caller hung up, or another tab answered):
+# server → widget: [{"messageId", "status", "reason"?}] — notifications.parse_withdrawal
+CANCEL_NOTIFICATION = "CancelNotification"
+# The agent's CIF presence: widget → functions: [{"presenceText", "basePresenceStatus"?,
+# "presenceId"?}] — presence.PresenceReport
+REPORT_PRESENCE = "reportPresence"
 
 
 def message_object(value: Any, name: str = "the notification") -> dict:

@@ -19,7 +19,7 @@ for candidate in (Path(__file__).resolve().parent, Path(__file__).resolve().pare
         sys.path.insert(0, str(candidate))
         break
 
-from adaptor_core.hub_methods import SEND_MESSAGE  # noqa: E402
+from adaptor_core.hub_methods import REPORT_PRESENCE, SEND_MESSAGE  # noqa: E402
 from server import upstream  # noqa: E402
 from server.config import azure_setup  # noqa: E402
 from server.errors import ApiError  # noqa: E402
@@ -73,6 +73,21 @@ def messages(req: func.HttpRequest) -> func.HttpResponse:
     return _http("GetMessage", req)
 
 
+@app.route(route="messages/{messageId}/cancel", methods=["POST"])
+def CancelMessage(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("CancelMessage", req)
+
+
+@app.route(route="agents/presence", methods=["GET"])
+def ListAgentPresence(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("ListAgentPresence", req)
+
+
+@app.route(route="agents/{userId}/presence", methods=["GET"])
+def GetAgentPresence(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("GetAgentPresence", req)
+
+
 # --- SignalR triggers (serverless upstream, validated by the SignalR extension) ----------
 
 def _trigger(invocation: str) -> None:
@@ -103,6 +118,12 @@ def OnClientDisconnect(invocation: str) -> None:
 @app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="messages",
                      event=SEND_MESSAGE, connectionStringSetting="AzureSignalRConnectionString")
 def SendMessageAcknowlegement(invocation: str) -> None:
+    _trigger(invocation)
+
+
+@app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="messages",
+                     event=REPORT_PRESENCE, connectionStringSetting="AzureSignalRConnectionString")
+def ReportPresence(invocation: str) -> None:
     _trigger(invocation)
 
 

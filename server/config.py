@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # the local stand-ins are imported by local_setup only: the A
 DEFAULT_ACK_WINDOW = 300.0  # seconds after delivery a message may wait for its acknowledgement
 DEFAULT_RECONCILE_SECONDS = 60.0  # the local stack's sweep of stale connection rows
 DEFAULT_KEEPALIVE, DEFAULT_TIMEOUT = 15.0, 30.0  # the emulator's pings and client timeout (seconds)
+# UnavailableAgentCalls: a call for an agent whose CIF presence is offline or do-not-disturb
+# is held until they are available ("queue") or answered 409 agent_unavailable ("refuse")
+UNAVAILABLE_AGENT_CALLS = ("queue", "refuse")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Config:
     functions_key: str | None  # the webhook's ?code= (None where the host checks it, as Azure does)
     tenant_id: str | None = None  # the tokens' `tid` must be this tenant (AzureAd__TenantId)
     ack_window: float = DEFAULT_ACK_WINDOW  # sent and unacknowledged this long → 'unacknowledged'
+    unavailable_agent_calls: str = UNAVAILABLE_AGENT_CALLS[0]  # UnavailableAgentCalls: queue | refuse
     # --- the local stack only ---
     directory: Directory | None = None  # the local identity provider's tenant
     local_signalr_keys: tuple[str, ...] = ()  # the emulator's primary and secondary AccessKey
@@ -122,6 +126,17 @@ def positive_seconds(settings: Settings, key: str, default: float) -> float:
     return value
 
 
+def choice(settings: Settings, key: str, options: tuple[str, ...]) -> str:
+    """Setting `key` as one of `options` (case-insensitive), the first when unset;
+    ConfigError naming it and the options otherwise."""
+    raw = settings.value(key)
+    if raw is None:
+        return options[0]
+    if raw.strip().lower() not in options:
+        raise ConfigError(f"{key} must be one of {', '.join(options)}, not {raw!r}")
+    return raw.strip().lower()
+
+
 def azure_setup(settings: Settings) -> Config:
     """Production: every service is the managed one, named by the sample's keys."""
     required = ("Authority", "AzureAd__ClientId", "ApiScope", "AzureSignalRConnectionString", "AzureWebJobsStorage")
@@ -133,7 +148,8 @@ def azure_setup(settings: Settings) -> Config:
     return Config(settings, settings.Authority.rstrip("/"), settings.AzureAd__ClientId, settings.ApiScope,
                   audiences_for(settings.AzureAd__ClientId, settings.ApiScope), signalr,
                   (signalr.access_key,) if signalr.access_key else (), None, settings.AzureAd__TenantId,
-                  positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW))
+                  positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW),
+                  choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS))
 
 
 def local_setup(settings: Settings) -> Config:
@@ -186,6 +202,7 @@ def local_setup(settings: Settings) -> Config:
         settings, authority, client_id, api_scope, audiences_for(client_id, api_scope), signalr, upstream_keys,
         settings.value("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], tenant_id,
         ack_window=positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW),
+        unavailable_agent_calls=choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS),
         directory=directory, local_signalr_keys=local_keys, dynamics_origins=dynamics, real_azure=tuple(real_azure),
         signalr_origins=signalr_origins, identity_header=secrets["identity_header"],
         adaptor_function_url=functions_url,

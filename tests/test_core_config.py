@@ -37,7 +37,7 @@ def test_keys():
     assert REQUIRED == ("AdaptorFunctionUrl", "ClientId", "Authority", "Scope")
     assert OPTIONAL == {"NotificationTemplate": "cifad_voice_notification",
                         "SessionTemplate": "cifad_voice_identified_session",
-                        "DefaultSessionTemplate": "cifad_voice_unknown_session"}
+                        "DefaultSessionTemplate": "cifad_voice_unknown_session", "CallLogging": "on"}
 
 
 def test_everything_from_the_query_with_default_templates():
@@ -206,3 +206,15 @@ def test_a_path_before_api_is_kept():
 def test_adaptor_function_url_with_a_query_is_refused():
     with missing("AdaptorFunctionUrl", "must be an https:// URL without ?query or #fragment"):
         resolve_config({**FULL, "AdaptorFunctionUrl": "https://x.azurewebsites.net/api?code=k"}, None)
+
+
+@pytest.mark.parametrize("value,on", [("on", True), ("OFF", False), ("false", False), ("1", True), ("no", False)])
+def test_call_logging_is_a_switch_on_by_default(value, on):
+    assert resolve_config(FULL, None).call_logging is True
+    assert resolve_config({**FULL, "CallLogging": value}, None).call_logging is on
+    assert resolve_config(FULL, None, env_of({"extn_CallLogging": value})).call_logging is on
+
+
+def test_call_logging_other_values_are_refused():
+    with missing("CallLogging", "must be on or off"):
+        resolve_config({**FULL, "CallLogging": "sometimes"}, None)

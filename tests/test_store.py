@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from server.store import Connection, Message, MessageStatus, StoreConflict, StoreUnavailable
+from server.store import Connection, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.store.tables import TableStore
@@ -160,3 +160,27 @@ def test_azurite_stopped_is_unavailable_soon_and_nothing_is_lost_when_it_returns
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_a_cancelled_message_is_final_and_never_open_again(store):
+    store.add_message(message("m-c"))
+    assert store.complete_message("m-c", MessageStatus.CANCELLED, "caller_abandoned", 4.0) is True
+    m = store.get_message("m-c")
+    assert (m.status, m.reason, m.completed) == ("cancelled", "caller_abandoned", 4.0)
+    assert store.open_messages("u1", "myhub") == []  # never delivered on a later connect
+    assert store.complete_message("m-c", MessageStatus.ACCEPTED, None, 5.0) is False  # a late ack changes nothing
+    assert store.get_message("m-c").status == "cancelled"
+
+
+def test_presence_one_record_per_user_replaced_by_the_latest(store):
+    assert store.get_presence("u1") is None and store.all_presence() == []
+    first = Presence("u1", "available", "Available", "AVAILABLE", "p-1", 1.5)
+    store.set_presence(first)
+    assert store.get_presence("u1") == first
+    later = Presence("u1", "do_not_disturb", "Busy - DND", None, None, 2.5)
+    store.set_presence(later)
+    evil = "x' or PartitionKey ne '' or '1' eq '1/#?"  # key characters and filter syntax are data
+    store.set_presence(Presence(evil, "away", "Away – in training", "AWAY", "p-3", 3.0))
+    assert store.get_presence("u1") == later
+    assert store.all_presence() == sorted([later, store.get_presence(evil)], key=lambda p: p.user_id)
+    assert store.get_presence(evil).presence_text == "Away – in training"

@@ -39,6 +39,21 @@ def get_message(messageId: str):
     return _call("GetMessage", messageId=messageId)
 
 
+@bp.post("/api/messages/<messageId>/cancel")
+def cancel_message(messageId: str):
+    return _call("CancelMessage", messageId=messageId)
+
+
+@bp.get("/api/agents/presence")
+def list_agent_presence():
+    return _call("ListAgentPresence")
+
+
+@bp.get("/api/agents/<userId>/presence")
+def get_agent_presence(userId: str):
+    return _call("GetAgentPresence", userId=userId)
+
+
 @bp.post("/runtime/webhooks/signalr")
 def signalr_webhook():
     return _call("SignalRWebhook")

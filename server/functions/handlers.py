@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adaptor_core.errors import NotificationError
-from adaptor_core.hub_methods import RECEIVE_NOTIFICATION, SEND_MESSAGE, message_object
+from adaptor_core.hub_methods import (
+    CANCEL_NOTIFICATION,
+    RECEIVE_NOTIFICATION,
+    REPORT_PRESENCE,
+    SEND_MESSAGE,
+    message_object,
+)
+from adaptor_core.presence import UNAVAILABLE, base_status
 
 from .. import upstream
 from ..auth import Principal, TokenValidator, bearer_token, forbidden, require_agent, require_sender
@@ -21,7 +28,7 @@ from ..config import Config
 from ..errors import ApiError, StoreConflict
 from ..jsonbody import require_sendable
 from ..log import log_event
-from ..store import Connection, Message, MessageStatus, Store
+from ..store import Connection, Message, MessageStatus, Presence, Store
 from .http import FunctionRequest, FunctionResponse, field_ci, want_str
 from .signalr_rest import SignalRRest, SignalRUnavailable
 
@@ -34,6 +41,7 @@ MAX_USER_ID = 1024  # Azure SignalR's user ids: 1 to 1024 characters
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 OUTCOMES = {"accepted": MessageStatus.ACCEPTED, "rejected": MessageStatus.REJECTED,
             "missed": MessageStatus.MISSED, "failed": MessageStatus.FAILED}
+MAX_CANCEL_REASON = 256
 
 
 def event(name: str, **fields: Any) -> None:
@@ -122,6 +130,12 @@ class Functions:
         now = self.clock()
         message = Message(message_id, user_id, self.config.hub, json.dumps(payload, separators=(",", ":")),
                           MessageStatus.QUEUED, created=now, expires=now + ttl)
+        unavailable = self._unavailable(user_id)
+        if unavailable is not None and (self.config.unavailable_agent_calls == "refuse" or ttl == 0):
+            raise ApiError(409, "agent_unavailable", f"User '{user_id}' is {unavailable.presence_text!r} "
+                                                     f"({unavailable.status}) since {iso(unavailable.updated)}: "
+                                                     + ("UnavailableAgentCalls is 'refuse'." if ttl
+                                                        else "a call with ttlSeconds 0 cannot wait."))
         # Presence comes from the service, not the store: a disconnected event that never
         # arrived (webhook down, crash) must not turn a queued call into a lost "sent" one.
         online = self.signalr.user_exists(self.config.hub, user_id)
@@ -131,7 +145,8 @@ class Functions:
             self.store.add_message(message)
         except StoreConflict:
             raise ApiError(409, "duplicate_message_id", f"A message with id '{message_id}' exists already.") from None
-        status = self._send(message) if online else MessageStatus.QUEUED
+        # An agent who is offline or do-not-disturb in CIF gets the call when available again.
+        status = self._send(message) if online and unavailable is None else MessageStatus.QUEUED
         rows = self.store.user_connections(user_id, self.config.hub)
         if rows and not online:
             rows = self._forget_dead_connections(user_id, rows, checked_at=now)
@@ -239,7 +254,10 @@ class Functions:
     def _deliver_open_messages(self, user_id: str) -> None:
         """Queued (and sent but unanswered) messages within their TTL go to the user's
         connections again; the widget drops ids it has seen, so a tab never shows one twice.
-        Sent to the user, not to a connection id, so the service's signed identity routes it."""
+        Sent to the user, not to a connection id, so the service's signed identity routes it.
+        Nothing goes to an agent whose presence is offline or do-not-disturb."""
+        if self._unavailable(user_id) is not None:
+            return
         for message in self.store.open_messages(user_id, self.config.hub):
             message = self._expire_if_due(message)
             if message.status in MessageStatus.OPEN and self.clock() <= message.expires:
@@ -252,14 +270,84 @@ class Functions:
         message = self.store.get_message(message_id)
         if message is None:
             raise ApiError(404, "unknown_message", f"No message with id '{message_id}'.")
-        message = self._expire_if_due(message)
+        return FunctionResponse(200, self._status_body(self._expire_if_due(message)))
+
+    @staticmethod
+    def _status_body(message: Message) -> dict:
         body = {"messageId": message.message_id, "userId": message.user_id, "status": message.status,
                 "createdAt": iso(message.created), "sentAt": iso(message.sent),
                 "completedAt": iso(message.completed), "expiresAt": iso(message.expires),
                 "deliveries": message.deliveries}
         if message.reason:
             body["reason"] = message.reason
-        return FunctionResponse(200, body)
+        return body
+
+    # --- messages/<id>/cancel (withdraw) ----------------------------------------------------
+    def CancelMessage(self, req: FunctionRequest) -> FunctionResponse:
+        """The caller hung up: the message ends `cancelled` (with the optional reason) and
+        every connection of the agent is told to withdraw it (CANCEL_NOTIFICATION); a
+        queued one is never delivered. Cancelling a cancelled message again answers the same."""
+        self._sender(req)
+        message_id = req.route.get("messageId", "")
+        body = req.json_object() if req.body.strip() else {}
+        reason = want_str(field_ci(body, "reason"), "reason", required=False, max_len=MAX_CANCEL_REASON)
+        if reason is not None and CONTROL.search(reason):
+            raise ApiError(422, "invalid_field", "'reason' must be one line of text (no control characters).")
+        message = self.store.get_message(message_id)
+        if message is None:
+            raise ApiError(404, "unknown_message", f"No message with id '{message_id}'.")
+        message = self._expire_if_due(message)
+        if message.status in MessageStatus.OPEN \
+                and self.store.complete_message(message_id, MessageStatus.CANCELLED, reason, self.clock()):
+            event("message.cancelled", message=message_id, user=message.user_id, reason=reason)
+            self._withdraw(message, MessageStatus.CANCELLED, reason)
+        message = self.store.get_message(message_id) or message  # an acknowledgement may have won the race
+        if message.status != MessageStatus.CANCELLED:
+            raise ApiError(409, "message_final", f"Message '{message_id}' is {message.status} already; only a queued "
+                                                 "or sent call can be cancelled.")
+        return FunctionResponse(200, self._status_body(message))
+
+    def _withdraw(self, message: Message, status: str, reason: str | None) -> None:
+        """Tell every connection of the message's user to take its toast down
+        (CANCEL_NOTIFICATION); a tab that answered it ignores this. Best effort: a service
+        failure is logged, the outcome stays recorded."""
+        withdrawal = {"messageId": message.message_id, "status": status}
+        if reason:
+            withdrawal["reason"] = reason
+        try:
+            self.signalr.send_to_user(message.hub, message.user_id, CANCEL_NOTIFICATION, [withdrawal])
+        except SignalRUnavailable as exc:
+            event("withdraw.failed", message=message.message_id, error=exc.message)
+
+    # --- agents' presence ------------------------------------------------------------------
+    def _unavailable(self, user_id: str) -> Presence | None:
+        """The user's presence when it is offline or do-not-disturb, else None."""
+        presence = self.store.get_presence(user_id)
+        return presence if presence is not None and presence.status in UNAVAILABLE else None
+
+    @staticmethod
+    def _presence_body(presence: Presence, connections: int) -> dict:
+        return {"userId": presence.user_id, "status": presence.status, "presenceText": presence.presence_text,
+                "basePresenceStatus": presence.base_presence_status, "presenceId": presence.presence_id,
+                "updatedAt": iso(presence.updated), "connections": connections}
+
+    def GetAgentPresence(self, req: FunctionRequest) -> FunctionResponse:
+        self._sender(req)
+        user_id = self._user_id(req.route.get("userId"))
+        presence = self.store.get_presence(user_id)
+        if presence is None:
+            raise ApiError(404, "unknown_agent", f"No presence has been reported for user '{user_id}'.")
+        connections = len(self.store.user_connections(user_id, self.config.hub))
+        return FunctionResponse(200, self._presence_body(presence, connections))
+
+    def ListAgentPresence(self, req: FunctionRequest) -> FunctionResponse:
+        self._sender(req)
+        counts: dict[str, int] = {}
+        for conn in self.store.all_connections(self.config.hub):
+            if conn.status == 1:
+                counts[conn.user_id] = counts.get(conn.user_id, 0) + 1
+        return FunctionResponse(200, {"agents": [self._presence_body(p, counts.get(p.user_id, 0))
+                                                 for p in self.store.all_presence()]})
 
     # --- upstream webhook and triggers ----------------------------------------------------
     def SignalRWebhook(self, req: FunctionRequest) -> FunctionResponse:
@@ -280,6 +368,8 @@ class Functions:
             return self.OnClientConnected(ctx.connection_id, ctx.user_id)
         if isinstance(event, upstream.Disconnected):
             return self.OnClientDisconnect(ctx.connection_id, ctx.user_id, event.error)
+        if event.target == REPORT_PRESENCE:
+            return self.ReportPresence(ctx.connection_id, ctx.user_id, event.arguments)
         if event.target != SEND_MESSAGE:
             raise ApiError(400, "unknown_target", f"No function handles the hub method '{event.target}'.")
         return self.SendMessageAcknowlegement(ctx.connection_id, ctx.user_id, event.arguments)
@@ -314,6 +404,11 @@ class Functions:
         event("OnClientDisconnect", user=user_id, connection=connection_id, removed=removed, error=error)
         return None
 
+    def _own_connection(self, connection_id: str, user_id: str) -> None:
+        conn = self.store.get_connection(connection_id)
+        if conn is None or conn.user_id != user_id:
+            raise forbidden("connection_not_yours", f"Connection '{connection_id}' is not recorded for this user.")
+
     def SendMessageAcknowlegement(self, connection_id: str, user_id: str, arguments: list) -> dict:
         ack = arguments[0] if arguments else None
         if isinstance(ack, str):  # the seed's bare "Accepted"/"Rejected"
@@ -330,13 +425,35 @@ class Functions:
         message = self.store.get_message(message_id)
         if message is None:
             raise ApiError(404, "unknown_message", f"No message with id '{message_id}'.")
-        conn = self.store.get_connection(connection_id)
-        if conn is None or conn.user_id != user_id:
-            raise forbidden("connection_not_yours", f"Connection '{connection_id}' is not recorded for this user.")
+        self._own_connection(connection_id, user_id)
         if message.user_id != user_id:
             raise forbidden("message_not_yours", "That message was sent to another user.")
         message = self._expire_if_due(message)  # an ack after the window finds the message final
         recorded = self.store.complete_message(message_id, status, reason, self.clock())
         event("SendMessageAcknowlegement", message=message_id, user=user_id, connection=connection_id,
               outcome=status, recorded=recorded)
+        if recorded:  # the agent's other tabs stop ringing
+            self._withdraw(message, status, None)
         return {"recorded": recorded, "status": status if recorded else message.status}
+
+    def ReportPresence(self, connection_id: str, user_id: str, arguments: list) -> dict:
+        """The agent's CIF presence from their widget (REPORT_PRESENCE), kept per user with
+        the time it arrived; an agent who becomes available gets the calls held for them."""
+        report = arguments[0] if arguments else None
+        if not isinstance(report, dict):
+            raise ApiError(400, "invalid_presence", "The presence report must be an object {presenceText, "
+                                                    "basePresenceStatus?, presenceId?}.")
+        text = want_str(field_ci(report, "presenceText"), "presenceText", max_len=100)
+        base = field_ci(report, "basePresenceStatus")
+        if isinstance(base, int) and not isinstance(base, bool):
+            base = str(base)
+        base = want_str(base, "basePresenceStatus", required=False, max_len=32)
+        presence_id = want_str(field_ci(report, "presenceId"), "presenceId", required=False, max_len=64)
+        self._own_connection(connection_id, user_id)
+        was_unavailable = self._unavailable(user_id) is not None
+        presence = Presence(user_id, base_status(base, text), text, base, presence_id, self.clock())
+        self.store.set_presence(presence)
+        event("ReportPresence", user=user_id, connection=connection_id, status=presence.status)
+        if was_unavailable and presence.status not in UNAVAILABLE:
+            self._deliver_open_messages(user_id)
+        return {"recorded": True, "status": presence.status}

@@ -1,10 +1,10 @@
-"""Connection and message store behind one small interface (`Store`): SQLite by default,
+"""Connection, message and presence store behind one small interface (`Store`): SQLite by default,
 Azure Table Storage when `AzureWebJobsStorage` is set."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Connection, Message, MessageStatus, Store, StoreConflict, StoreUnavailable
+from .base import Connection, Message, MessageStatus, Presence, Store, StoreConflict, StoreUnavailable
 
 
 def open_store(connection_string: str | None, state_dir: Path, table: str) -> Store:
@@ -17,4 +17,5 @@ def open_store(connection_string: str | None, state_dir: Path, table: str) -> St
     return TableStore(connection_string, table)
 
 
-__all__ = ["Connection", "Message", "MessageStatus", "Store", "StoreConflict", "StoreUnavailable", "open_store"]
+__all__ = ["Connection", "Message", "MessageStatus", "Presence", "Store", "StoreConflict", "StoreUnavailable",
+           "open_store"]

@@ -6,14 +6,14 @@ from typing import Protocol
 
 from ..errors import StoreConflict, StoreUnavailable
 
-__all__ = ["Connection", "Message", "MessageStatus", "Store", "StoreConflict", "StoreUnavailable"]
+__all__ = ["Connection", "Message", "MessageStatus", "Presence", "Store", "StoreConflict", "StoreUnavailable"]
 
 
 class MessageStatus:
-    QUEUED, SENT, ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED, UNACKNOWLEDGED = (
-        "queued", "sent", "accepted", "rejected", "missed", "failed", "expired", "unacknowledged")
-    OPEN = (QUEUED, SENT)  # may still be delivered / acknowledged
-    FINAL = (ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED, UNACKNOWLEDGED)
+    QUEUED, SENT, ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED, UNACKNOWLEDGED, CANCELLED = (
+        "queued", "sent", "accepted", "rejected", "missed", "failed", "expired", "unacknowledged", "cancelled")
+    OPEN = (QUEUED, SENT)  # may still be delivered / acknowledged / cancelled
+    FINAL = (ACCEPTED, REJECTED, MISSED, FAILED, EXPIRED, UNACKNOWLEDGED, CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,19 @@ class Message:
     deliveries: int = 0
 
 
+@dataclass(frozen=True)
+class Presence:
+    """An agent's CIF presence as their widget last reported it (docs/functions-api.md,
+    "Presence"): `status` is the base status the functions derived (adaptor_core/presence.py),
+    the rest what CIF gave; `updated` the functions' clock (seconds since the epoch)."""
+    user_id: str
+    status: str  # available | busy | do_not_disturb | away | offline | unknown
+    presence_text: str
+    base_presence_status: str | None
+    presence_id: str | None
+    updated: float
+
+
 class Store(Protocol):
     def upsert_connection(self, conn: Connection) -> bool:
         """Insert or update; True when the connection was not known before."""
@@ -58,5 +71,11 @@ class Store(Protocol):
         """Set a final status if the message is still open; False when it was final already."""
     def open_messages(self, user_id: str, hub: str) -> list[Message]: ...
     def recent_messages(self, limit: int) -> list[Message]: ...
+
+    def set_presence(self, presence: Presence) -> None:
+        """Insert or replace the user's presence (one record per user)."""
+    def get_presence(self, user_id: str) -> Presence | None: ...
+    def all_presence(self) -> list[Presence]:
+        """Every user's presence, by user id."""
 
     def close(self) -> None: ...

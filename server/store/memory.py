@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from .base import Connection, Message, MessageStatus, StoreConflict
+from .base import Connection, Message, MessageStatus, Presence, StoreConflict
 
 
 class MemoryStore:
@@ -14,6 +14,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._connections: dict[str, Connection] = {}
         self._messages: dict[str, Message] = {}
+        self._presence: dict[str, Presence] = {}
 
     # connections
     def upsert_connection(self, conn: Connection) -> bool:
@@ -80,6 +81,19 @@ class MemoryStore:
     def recent_messages(self, limit: int) -> list[Message]:
         with self._lock:
             return sorted(self._messages.values(), key=lambda m: m.created, reverse=True)[:limit]
+
+    # presence
+    def set_presence(self, presence: Presence) -> None:
+        with self._lock:
+            self._presence[presence.user_id] = presence
+
+    def get_presence(self, user_id: str) -> Presence | None:
+        with self._lock:
+            return self._presence.get(user_id)
+
+    def all_presence(self) -> list[Presence]:
+        with self._lock:
+            return sorted(self._presence.values(), key=lambda p: p.user_id)
 
     def close(self) -> None:
         pass

@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import Connection, Message, MessageStatus, StoreConflict, StoreUnavailable
+from .base import Connection, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS connections (
@@ -20,8 +20,12 @@ CREATE TABLE IF NOT EXISTS messages (
   sent REAL, completed REAL, deliveries INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS messages_open ON messages (user_id, hub, status);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created);
+CREATE TABLE IF NOT EXISTS presence (
+  user_id TEXT PRIMARY KEY, status TEXT NOT NULL, presence_text TEXT NOT NULL, base_presence_status TEXT,
+  presence_id TEXT, updated REAL NOT NULL);
 """
 BUSY_TIMEOUT = 5.0  # seconds a write waits for the database (then 503 store_unavailable)
+PRESENCE_COLUMNS = "user_id, status, presence_text, base_presence_status, presence_id, updated"
 MESSAGE_COLUMNS = "message_id, user_id, hub, payload, status, created, expires, reason, sent, completed, deliveries"
 
 
@@ -140,6 +144,22 @@ class SqliteStore:
             rows = db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY created DESC LIMIT ?",
                               (limit,)).fetchall()
         return [Message(*r) for r in rows]
+
+    # presence
+    def set_presence(self, p: Presence) -> None:
+        with self._tx(write=True) as db:
+            db.execute(f"INSERT OR REPLACE INTO presence ({PRESENCE_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                       (p.user_id, p.status, p.presence_text, p.base_presence_status, p.presence_id, p.updated))
+
+    def get_presence(self, user_id: str) -> Presence | None:
+        with self._tx() as db:
+            row = db.execute(f"SELECT {PRESENCE_COLUMNS} FROM presence WHERE user_id=?", (user_id,)).fetchone()
+        return Presence(*row) if row else None
+
+    def all_presence(self) -> list[Presence]:
+        with self._tx() as db:
+            rows = db.execute(f"SELECT {PRESENCE_COLUMNS} FROM presence ORDER BY user_id").fetchall()
+        return [Presence(*r) for r in rows]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -3,6 +3,7 @@
 Connections keep the sample's ConnectionEntity shape: PartitionKey = user id, RowKey =
 connection id, HubName, ConnectionStatus. Messages live in `<table>Messages` with
 PartitionKey = message id (ids are unique across users; insert fails on a duplicate).
+Presence lives in `<table>Presence`, one row per user: PartitionKey = user id.
 Conditional writes use ETags so two acks can't both complete one message. Filters are
 always parameterised: the SDK escapes the values.
 
@@ -23,13 +24,14 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from .base import Connection, Message, MessageStatus, StoreConflict, StoreUnavailable
+from .base import Connection, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
 
 T = TypeVar("T")
 DEV_STORAGE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
                "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
                "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;")
 MESSAGE_ROW = "message"
+PRESENCE_ROW = "presence"
 STRING_UNITS = 32_000  # UTF-16 code units per string property (the limit is 64 KiB = 32,768 units)
 KEY_UNSAFE = re.compile("[%/\\\\#?\x00-\x1f\x7f-\x9f]")  # disallowed in PartitionKey/RowKey (and % itself)
 
@@ -79,6 +81,11 @@ def _connection(e) -> Connection:
                       int(e.get("ConnectionStatus", 0)), float(e.get("Updated", 0)))
 
 
+def _presence(e) -> Presence:
+    return Presence(unkey(e["PartitionKey"]), e["Status"], e["PresenceText"], e.get("BasePresenceStatus") or None,
+                    e.get("PresenceId") or None, float(e["Updated"]))
+
+
 def _message(e) -> Message:
     return Message(unkey(e["PartitionKey"]), e["UserId"], e["HubName"], payload_of(e), e["Status"], float(e["Created"]),
                    float(e["Expires"]), e.get("Reason") or None, e.get("Sent"), e.get("Completed"), int(e.get("Deliveries", 0)))
@@ -98,6 +105,7 @@ class TableStore:
             raise StoreUnavailable(f"AzureWebJobsStorage is not a storage connection string: {exc}") from exc
         self.connections = self._call(lambda: service.create_table_if_not_exists(table))
         self.messages = self._call(lambda: service.create_table_if_not_exists(f"{table}Messages"))
+        self.presence = self._call(lambda: service.create_table_if_not_exists(f"{table}Presence"))
 
     @staticmethod
     def _call(fn: Callable[[], T]) -> T:
@@ -220,6 +228,23 @@ class TableStore:
     def recent_messages(self, limit: int) -> list[Message]:
         rows = self._call(lambda: list(self.messages.list_entities()))
         return sorted((_message(r) for r in rows), key=lambda m: m.created, reverse=True)[:limit]
+
+    # presence
+    def set_presence(self, p: Presence) -> None:
+        entity = {"PartitionKey": key(p.user_id), "RowKey": PRESENCE_ROW, "Status": p.status,
+                  "PresenceText": p.presence_text, "BasePresenceStatus": p.base_presence_status or "",
+                  "PresenceId": p.presence_id or "", "Updated": p.updated}
+        self._call(lambda: self.presence.upsert_entity(entity, mode=UpdateMode.REPLACE))
+
+    def get_presence(self, user_id: str) -> Presence | None:
+        try:
+            return _presence(self._call(lambda: self.presence.get_entity(key(user_id), PRESENCE_ROW)))
+        except ResourceNotFoundError:
+            return None
+
+    def all_presence(self) -> list[Presence]:
+        rows = self._call(lambda: list(self.presence.list_entities()))
+        return sorted((_presence(r) for r in rows), key=lambda p: p.user_id)
 
     def close(self) -> None:
         pass
