@@ -609,3 +609,125 @@ def test_console_page_polls_state_and_sends_from_the_form(browser_context, stack
     page.click("#call-submit")
     page.wait_for_function("() => document.querySelector('#call-result').dataset.state === 'error'")
     assert "phone" in page.text_content("#call-result").lower()
+
+
+# --- withdraw, presence, phone calls (issue 17) ----------------------------------------------------
+
+def pending_count(page) -> int:
+    return page.evaluate("() => cifHost.pendingNotifications().length")
+
+
+@pytest.mark.browser
+def test_cancel_event_withdraws_a_pending_notification_by_its_token(browser_context, stack):
+    page, frame = open_host(browser_context, stack)
+    correlation = str(uuid.uuid4())
+    frame.evaluate("([input, c]) => { window.ringing = settle(CIF.notifyEvent(input, c, 'call-1')); }",
+                   [notify_input("Maria Campbell"), correlation])
+    page.wait_for_function("() => cifHost.pendingNotifications().length === 1")
+    assert page.locator('.toast[data-token="call-1"]').count() == 1
+    # a second notification with the same token while the first is up is refused
+    again = cif(frame, "notifyEvent", notify_input("Maria Campbell"), correlation, "call-1")
+    assert again["ok"] is False and again["error"]["msdyn_name"] == "NotifyEvent"
+    assert "in use" in again["error"]["message"]
+
+    assert cif(frame, "cancelEvent", "call-1", correlation) == {"ok": True, "value": "call-1"}
+    assert pending_count(page) == 0 and page.locator(".toast").count() == 0
+    assert [w["token"] for w in page.evaluate("() => cifHost.withdrawn()")] == ["call-1"]
+    # the notifyEvent promise of a withdrawn notification stays unanswered
+    assert frame.evaluate("() => Promise.race([ringing, new Promise(r => setTimeout(() => r('open'), 300))])") == "open"
+    assert page.evaluate("() => cifHost.tasks()") == []
+
+    for args in (["call-1"], [], [""], [42], ["call-2", "not-a-guid"]):
+        bad = cif(frame, "cancelEvent", *args)
+        assert bad["ok"] is False and bad["error"]["msdyn_name"] == "CancelEvent", args
+        assert bad["error"]["message"].startswith("RejectAfterClientError"), args
+
+
+@pytest.mark.browser
+def test_notify_event_takes_the_token_in_the_input_too_and_checks_it(browser_context, stack):
+    page, frame = open_host(browser_context, stack)
+    frame.evaluate("([input]) => { CIF.notifyEvent(input); }", [dict(notify_input("Maria Campbell"),
+                                                                     cancellationToken="in-input")])
+    page.wait_for_function("() => cifHost.pendingNotifications().length === 1")
+    assert cif(frame, "cancelEvent", "in-input")["ok"] and pending_count(page) == 0
+    for input_token, arg_token, correlation in (("a", "b", None), (None, 7, None), (None, "x" * 257, None),
+                                                (None, "ok", "not-a-guid")):
+        body = notify_input("Maria Campbell")
+        if input_token:
+            body["cancellationToken"] = input_token
+        bad = cif(frame, "notifyEvent", body, correlation, arg_token)
+        assert bad["ok"] is False and bad["error"]["msdyn_name"] == "NotifyEvent", (input_token, arg_token)
+    assert pending_count(page) == 0
+
+
+@pytest.mark.browser
+def test_presence_get_set_and_the_selector_raise_on_presence_change(browser_context, stack):
+    page, frame = open_host(browser_context, stack)
+    assert cif(frame, "addHandler", "onPresenceChange", None)["ok"] is False  # a handler must be a function
+    frame.evaluate("() => CIF.addHandler('onPresenceChange', p => { received.push({name: 'onPresenceChange', "
+                   "payload: p}); return Promise.resolve(); })")
+    assert cif(frame, "getPresence") == {"ok": True, "value": "Available"}
+    assert cif(frame, "setPresence", "Busy - DND") == {"ok": True, "value": True}
+    event = json.loads(received(frame, "onPresenceChange")[0])
+    assert event["presenceInfo"] == {"basePresenceStatus": "BUSY_DND", "presenceColor": "#ff0000",
+                                     "presenceId": event["presenceId"], "presenceText": "Busy - DND"}
+    assert GUID.match(event["presenceId"])
+    assert cif(frame, "getPresence")["value"] == "Busy - DND"
+    # an unknown text (the match is exact) changes nothing; a non-string is an error
+    assert cif(frame, "setPresence", "busy - dnd") == {"ok": True, "value": False}
+    bad = cif(frame, "setPresence", 3)
+    assert bad["ok"] is False and bad["error"]["msdyn_name"] == "SetPresence"
+    # the agent picks a presence in the top bar, as in Dynamics
+    page.select_option("#presence", label="Away")
+    assert json.loads(received(frame, "onPresenceChange", 2)[1])["presenceInfo"]["presenceText"] == "Away"
+    assert cif(frame, "getPresence")["value"] == "Away"
+    assert page.evaluate("() => cifHost.presence().presenceText") == "Away"
+
+
+@pytest.mark.browser
+def test_phone_call_activities_are_checked_created_and_completed_as_dataverse_does(browser_context, stack):
+    page, frame = open_host(browser_context, stack)
+    page.evaluate("() => cifHost.contactsLoaded()")
+    maria = "4b1c6f2e-8d3a-4f5e-9a71-2c0d5e8b1a01"
+    record = {"subject": "Phone call from Maria Campbell", "phonenumber": "+15551234567", "directioncode": False,
+              "actualstart": "2024-05-01T09:30:00Z",
+              "regardingobjectid_contact_phonecall@odata.bind": f"/contacts({maria})"}
+    created = cif(frame, "createRecord", "phonecall", json.dumps(record))
+    assert created["ok"], created
+    activity = json.loads(created["value"])["id"]
+    (call,) = page.evaluate("() => cifHost.phoneCalls()")
+    assert call["statecode"] == 0 and call["statuscode"] == 1 and call["directioncode"] is False
+    assert call["regarding"] == {"entity": "contact", "id": maria, "name": "Maria Campbell"}
+    row = page.locator(f'#tasks li[data-record-id="{activity}"]')
+    assert "Incoming +15551234567" in row.text_content() and "Regarding contact Maria Campbell" in row.text_content()
+
+    done = {"statecode": 1, "statuscode": 4, "actualdurationminutes": 3, "actualend": "2024-05-01T09:32:10Z"}
+    updated = cif(frame, "updateRecord", "phonecall", activity, json.dumps(done))
+    assert updated["ok"] and json.loads(updated["value"]) == dict(done, id=activity)
+    (call,) = page.evaluate("() => cifHost.phoneCalls()")
+    assert (call["statecode"], call["statuscode"], call["actualdurationminutes"]) == (1, 4, 3)
+    assert row.get_attribute("data-statecode") == "1" and "3 min" in row.text_content()
+    # a completed activity is read-only
+    closed = cif(frame, "updateRecord", "phonecall", activity, json.dumps({"subject": "late"}))
+    assert closed["ok"] is False and closed["error"]["msdyn_name"] == "UpdateRecord"
+
+    bad_records = [
+        dict(record, directioncode="incoming"),  # a boolean column
+        dict(record, phonenumber="1" * 201),  # at most 200 characters
+        dict(record, statecode=1),  # state is set by an update, not on create
+        {"phonenumber": "+15551234567"},  # subject is required
+        dict(record, colour="red"),  # no such column
+        {**record, "regardingobjectid_contact_phonecall@odata.bind": "/contacts(00000000-0000-0000-0000-000000000000)"},
+        {**record, "regardingobjectid_contact_phonecall@odata.bind": "contacts/" + maria},
+    ]
+    for bad_record in bad_records:
+        bad = cif(frame, "createRecord", "phonecall", json.dumps(bad_record))
+        assert bad["ok"] is False and bad["error"]["msdyn_name"] == "CreateRecord", bad_record
+    second = json.loads(cif(frame, "createRecord", "phonecall", json.dumps(record))["value"])["id"]
+    for entity, record_id, data in (("phonecall", second, {"statecode": 1, "statuscode": 1}),  # Open's reason
+                                    ("phonecall", second, {"actualdurationminutes": -1}),
+                                    ("phonecall", str(uuid.uuid4()), {"subject": "x"}),
+                                    ("account", second, {"subject": "x"})):
+        bad = cif(frame, "updateRecord", entity, record_id, json.dumps(data))
+        assert bad["ok"] is False and bad["error"]["msdyn_name"] == "UpdateRecord", data
+    assert len(page.evaluate("() => cifHost.phoneCalls()")) == 2

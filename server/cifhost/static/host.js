@@ -1,7 +1,8 @@
 /* Local CIF host: the page side of msdyn_ciLibrary.js (see that file's header for the
  * postMessage wire format). It plays the Dynamics 365 agent workspace for the widget in
  * the side panel: answers Microsoft.CIFramework calls, shows notifications, sessions,
- * tasks and contacts, raises events the widget registered for, and logs every call in
+ * activities (tasks, phone calls) and contacts, the agent's presence, raises events the
+ * widget registered for, withdraws notifications on cancelEvent, and logs every call in
  * window.cifLog. Only messages from the widget iframe's window AND the widget origin
  * are heard; answers go to that origin only. Text that came from the widget is always
  * rendered with textContent, never parsed as HTML.
@@ -26,6 +27,7 @@
     setClickToAct: "SetClickToAct", setMode: "SetMode", getMode: "GetMode", addHandler: "AddHandler",
     removeHandler: "RemoveHandler", searchAndOpenRecords: "SearchAndOpenRecords", notifyEvent: "NotifyEvent",
     createSession: "CreateSession", createRecord: "CreateRecord", getEnvironment: "GetEnvironment",
+    cancelEvent: "CancelEvent", updateRecord: "UpdateRecord", getPresence: "GetPresence", setPresence: "SetPresence",
   };
 
   var state = {
@@ -35,7 +37,8 @@
     contacts: [],
     notifications: [], // pending, oldest first
     sessions: [],
-    tasks: [],
+    tasks: [], // every created record (tasks and phone calls), newest last
+    withdrawn: [], // notifications taken down by cancelEvent
     events: [],
     focused: null, // session id, or null for Home
     counters: { notification: 0, session: 0, event: 0 },
@@ -76,6 +79,8 @@
   function isPlainObject(value) {
     return value !== null && typeof value === "object" && !Array.isArray(value);
   }
+
+  var GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
   function clock(date) {
     return date.toTimeString().slice(0, 8);
@@ -225,12 +230,13 @@
     cifLog.push(entry);
     window.dispatchEvent(new CustomEvent("cif-call", { detail: entry }));
     var row = logCall(entry);
+    entry.row = row;
     var args = Array.isArray(msg.args) ? msg.args : [];
     var result;
     try {
       var impl = Object.prototype.hasOwnProperty.call(API, method) ? API[method] : null;
       if (!impl) fail(method, method + " is not supported by the local CIF host");
-      result = Promise.resolve(impl(args));
+      result = Promise.resolve(impl(args, entry));
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -325,11 +331,36 @@
       });
     },
 
-    notifyEvent: function (args) {
+    // notifyEvent(input, correlationId?, cancellationToken?): the token as the third
+    // argument (the documented syntax) or as input.cancellationToken (Microsoft's example
+    // and clients in the field); given both ways, they must agree.
+    notifyEvent: function (args, entry) {
       var input = templateInput("notifyEvent", args);
+      correlationArg("notifyEvent", args[1]);
+      var token = tokenArg(args[2]), inInput = tokenArg(input.cancellationToken);
+      if (token !== null && inInput !== null && token !== inInput) {
+        fail("notifyEvent", "RejectAfterClientError: the cancellationToken argument and input.cancellationToken differ");
+      }
+      token = token !== null ? token : inInput;
+      if (token !== null && findByToken(token)) {
+        fail("notifyEvent", "RejectAfterClientError: cancellationToken '" + token + "' is in use by a pending notification");
+      }
       var shown = renderNotification(input);
       if (shown.autoAccept) return JSON.stringify({ actionName: "Accept", responseReason: "AutoAccept" });
-      return new Promise(function (resolve) { addNotification(input, shown, resolve); });
+      return new Promise(function (resolve) { addNotification(input, shown, resolve, token, entry.row); });
+    },
+
+    // cancelEvent(cancellationToken, correlationId?): takes the pending notification down.
+    // Dynamics documents no answer for the notifyEvent promise of a cancelled notification:
+    // this host never settles it (a widget must not wait on it), and logs it withdrawn.
+    cancelEvent: function (args) {
+      var token = args[0];
+      if (typeof token !== "string" || !token) fail("cancelEvent", "RejectAfterClientError: the cancellationToken is missing");
+      correlationArg("cancelEvent", args[1]);
+      var n = findByToken(token);
+      if (!n) fail("cancelEvent", "RejectAfterClientError: no pending notification has cancellationToken '" + token + "'");
+      withdraw(n);
+      return token;
     },
 
     createSession: function (args) {
@@ -338,19 +369,42 @@
       return addSession(input, renderSession(input));
     },
 
+    // createRecord(entityLogicalName, data: JSON text) → JSON text {"id"}; the attributes
+    // are checked as Dataverse checks them (TABLES below)
     createRecord: function (args) {
-      var entity = args[0], data = args[1], parsed;
-      if (typeof entity !== "string" || !entity) fail("createRecord", "the entity name must be a non-empty string");
-      if (typeof data !== "string") fail("createRecord", "data must be a JSON string");
-      try {
-        parsed = JSON.parse(data);
-      } catch (e) {
-        fail("createRecord", "data is not valid JSON: " + e.message);
-      }
-      if (!isPlainObject(parsed)) fail("createRecord", "data must be a JSON object");
+      var entity = tableOf("createRecord", args[0]);
+      var values = recordData("createRecord", entity, args[1], true);
       var id = crypto.randomUUID();
-      addTask({ id: id, entity: entity, subject: parsed.subject, description: parsed.description, created: new Date() });
+      addRecord(Object.assign({ id: id, entity: entity, created: new Date(), statecode: 0,
+                                statuscode: TABLES[entity].openStatus }, values));
       return JSON.stringify({ id: id });
+    },
+
+    // updateRecord(entityLogicalName, id, data: JSON text) → JSON text {"id", …the updated attributes}
+    updateRecord: function (args) {
+      var entity = tableOf("updateRecord", args[0]);
+      var id = args[1];
+      var record = typeof id === "string" ? state.tasks.find(function (r) { return r.id === id && r.entity === entity; }) : null;
+      if (!record) fail("updateRecord", entity + " With Id = " + display(id) + " Does Not Exist");
+      var values = recordData("updateRecord", entity, args[2], false);
+      if (record.statecode !== 0 && !(own(values, "statecode") && values.statecode === 0)) {
+        fail("updateRecord", "This " + entity + " is " + TABLES[entity].states[record.statecode] +
+             ": a closed activity is read-only (reopen it with statecode 0)");
+      }
+      stateChange(entity, record, values);
+      Object.assign(record, values);
+      renderRecord(record);
+      return JSON.stringify(Object.assign({ id: id }, values));
+    },
+
+    getPresence: function () {
+      return state.presence.presenceText;
+    },
+
+    // setPresence(presenceText) → true, or false when no presence has that exact text
+    setPresence: function (args) {
+      if (typeof args[0] !== "string") fail("setPresence", "setPresence expects the presence text (a string)");
+      return changePresence(args[0]);
     },
 
     getEnvironment: function () {
@@ -388,16 +442,170 @@
     return m[1].replace(/''/g, "'");
   }
 
+  /** A cancellationToken: absent (null), or a non-empty string of at most 256 characters. */
+  function tokenArg(value) {
+    if (value === undefined || value === null) return null;
+    if (typeof value !== "string" || !value || value.length > 256) {
+      fail("notifyEvent", "RejectAfterClientError: cancellationToken must be a non-empty string of at most 256 characters");
+    }
+    return value;
+  }
+
+  /** A correlationId argument: absent, or a GUID (Dynamics groups telemetry by it). */
+  function correlationArg(method, value) {
+    if (value !== undefined && value !== null && (typeof value !== "string" || !GUID_RE.test(value))) {
+      fail(method, "RejectAfterClientError: correlationId must be a GUID");
+    }
+  }
+
+  // --- tables the host keeps (Dataverse's columns and types, as far as the widget uses them) ---
+
+  // Each column: its type and, for text, its maximum length. Lookups are set with
+  // "<navigation property>@odata.bind": "/<entity set>(<id>)" to an existing record.
+  var TABLES = {
+    task: {
+      columns: { subject: ["text", 200], description: ["text", 2000], scheduledend: ["datetime"] },
+      required: ["subject"], binds: {}, openStatus: 2,
+      states: { 0: "Open", 1: "Completed", 2: "Canceled" }, statuses: { 0: [2, 3, 4, 7], 1: [5], 2: [6] },
+      statusNames: { 2: "Not Started", 3: "In Progress", 4: "Waiting on someone else", 5: "Completed", 6: "Canceled", 7: "Deferred" },
+    },
+    phonecall: {
+      columns: { subject: ["text", 200], phonenumber: ["text", 200], description: ["text", 2000], directioncode: ["boolean"],
+                 actualstart: ["datetime"], actualend: ["datetime"], actualdurationminutes: ["integer"] },
+      required: ["subject"],
+      binds: { regardingobjectid_contact_phonecall: "contacts", regardingobjectid_account_phonecall: "accounts" },
+      openStatus: 1,
+      states: { 0: "Open", 1: "Completed", 2: "Canceled" }, statuses: { 0: [1], 1: [2, 4], 2: [3] },
+      statusNames: { 1: "Open", 2: "Made", 3: "Canceled", 4: "Received" },
+    },
+  };
+  var ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+  var EDM = { text: "Edm.String", boolean: "Edm.Boolean", integer: "Edm.Int32", datetime: "Edm.DateTimeOffset" };
+
+  function tableOf(method, entity) {
+    if (typeof entity !== "string" || !own(TABLES, entity)) {
+      fail(method, "entity " + display(entity) + " is not in the local host's tables (" + Object.keys(TABLES).join(", ") + ")");
+    }
+    return entity;
+  }
+
+  /** The records a lookup may bind to, by entity set (the seeded contacts, accounts if any). */
+  function boundRecord(entitySet, id) {
+    var list = entitySet === "contacts" ? state.contacts : (state.accounts || []);
+    var key = entitySet === "contacts" ? "contactid" : "accountid";
+    return list.find(function (r) { return r[key] === id; }) || null;
+  }
+
+  /** `data` (JSON text) as checked column values; creating needs the required columns and
+   *  takes no state; a lookup must name an existing record. */
+  function recordData(method, entity, data, creating) {
+    var table = TABLES[entity], parsed, values = {};
+    if (typeof data !== "string") fail(method, "data must be a JSON string");
+    try {
+      parsed = JSON.parse(data);
+    } catch (e) {
+      fail(method, "data is not valid JSON: " + e.message);
+    }
+    if (!isPlainObject(parsed)) fail(method, "data must be a JSON object");
+    Object.keys(parsed).forEach(function (name) {
+      var value = parsed[name];
+      var bind = /^(.+)@odata\.bind$/.exec(name);
+      if (bind) {
+        if (!own(table.binds, bind[1])) fail(method, "'" + bind[1] + "' is not a navigation property of " + entity);
+        var set = table.binds[bind[1]];
+        var m = typeof value === "string" ? new RegExp("^/" + set + "\\(([^)]+)\\)$").exec(value) : null;
+        if (!m || !GUID_RE.test(m[1])) fail(method, name + " must be \"/" + set + "(<guid>)\", not " + display(value));
+        var target = boundRecord(set, m[1].toLowerCase());
+        if (!target) fail(method, set.replace(/s$/, "") + " With Id = " + m[1] + " Does Not Exist");
+        values.regarding = { entity: set.replace(/s$/, ""), id: m[1].toLowerCase(), name: target.fullname || target.name || "" };
+        return;
+      }
+      if (name === "statecode" || name === "statuscode") {
+        if (creating) fail(method, name + " is set by updateRecord (SetState), not when creating a record");
+        if (typeof value !== "number" || !Number.isInteger(value)) fail(method, "Cannot convert " + display(value) + " to the expected type 'Edm.Int32' (" + name + ")");
+        values[name] = value;
+        return;
+      }
+      if (!own(table.columns, name)) fail(method, "The property '" + name + "' does not exist on type 'Microsoft.Dynamics.CRM." + entity + "'");
+      var type = table.columns[name][0], max = table.columns[name][1];
+      var ok = type === "text" ? typeof value === "string" && value.length <= max
+        : type === "boolean" ? typeof value === "boolean"
+        : type === "integer" ? typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 2147483647
+        : typeof value === "string" && ISO_DATETIME.test(value) && !isNaN(Date.parse(value));
+      if (!ok) {
+        fail(method, "Cannot convert " + truncate(display(value), 80) + " to the expected type '" + EDM[type] + "' (" + name +
+             (type === "text" ? ", at most " + max + " characters" : "") + ")");
+      }
+      values[name] = value;
+    });
+    if (creating) {
+      table.required.forEach(function (name) {
+        if (!own(values, name) || !values[name]) fail(method, "'" + name + "' is required for a " + entity);
+      });
+    }
+    return values;
+  }
+
+  /** statecode/statuscode of an update: a known state, a status reason of that state. */
+  function stateChange(entity, record, values) {
+    var table = TABLES[entity];
+    if (!own(values, "statecode") && !own(values, "statuscode")) return;
+    var stateCode = own(values, "statecode") ? values.statecode : record.statecode;
+    if (!own(table.states, stateCode)) fail("updateRecord", "statecode " + stateCode + " is not a state of " + entity);
+    var allowed = table.statuses[stateCode];
+    if (!own(values, "statuscode")) values.statuscode = allowed[0];
+    if (allowed.indexOf(values.statuscode) < 0) {
+      fail("updateRecord", "statuscode " + values.statuscode + " is not valid for statecode " + stateCode + " of " + entity +
+           " (" + allowed.join(", ") + ")");
+    }
+  }
+
+  // --- presence (the agent's, as Omnichannel's presence selector) ----------------------------
+
+  // The out-of-the-box presences: base status, text, colour (presenceId: stable GUIDs of this host).
+  var PRESENCES = [
+    { presenceId: "efdeb843-c07a-e811-8162-000d3aa11f50", presenceText: "Available", basePresenceStatus: "AVAILABLE", presenceColor: "#00ff00" },
+    { presenceId: "efdeb843-c07a-e811-8162-000d3aa11f51", presenceText: "Busy", basePresenceStatus: "BUSY", presenceColor: "#ff0000" },
+    { presenceId: "efdeb843-c07a-e811-8162-000d3aa11f52", presenceText: "Busy - DND", basePresenceStatus: "BUSY_DND", presenceColor: "#ff0000" },
+    { presenceId: "efdeb843-c07a-e811-8162-000d3aa11f53", presenceText: "Away", basePresenceStatus: "AWAY", presenceColor: "#ffbf00" },
+    { presenceId: "efdeb843-c07a-e811-8162-000d3aa11f54", presenceText: "Offline", basePresenceStatus: "OFFLINE", presenceColor: "#8a8886" },
+  ];
+  state.presence = PRESENCES[0]; // the default presence when none is configured: Available
+  var presenceSelect = document.getElementById("presence");
+
+  /** Set the presence whose text is exactly `text` and raise onPresenceChange; false when none has it. */
+  function changePresence(text) {
+    var found = PRESENCES.find(function (p) { return p.presenceText === text; });
+    if (!found) return false;
+    state.presence = found;
+    renderPresence();
+    raise("onPresenceChange", { presenceId: found.presenceId, presenceInfo: Object.assign({}, found) });
+    return true;
+  }
+
+  function renderPresence() {
+    presenceSelect.value = state.presence.presenceId;
+    document.getElementById("presence-dot").style.background = state.presence.presenceColor;
+  }
+
+  PRESENCES.forEach(function (p) { presenceSelect.append(el("option", { text: p.presenceText, attrs: { value: p.presenceId } })); });
+  presenceSelect.addEventListener("change", function () {
+    var chosen = PRESENCES.find(function (p) { return p.presenceId === presenceSelect.value; });
+    if (chosen) changePresence(chosen.presenceText);
+  });
+  renderPresence();
+
   // --- notifications (toasts) ------------------------------------------------------------
 
   var toasts = document.getElementById("toasts");
 
-  function addNotification(input, shown, resolve) {
+  function addNotification(input, shown, resolve, token, logRow) {
     state.counters.notification += 1;
     var params = input.templateParameters || {};
     var n = {
       id: state.counters.notification, templateName: input.templateName, params: params, shown: shown,
       deadline: Date.now() + shown.timeoutMs, timeoutMs: shown.timeoutMs, resolve: resolve,
+      token: token, logRow: logRow,
     };
     var countdown = el("span", { className: "countdown" });
     countdown.hidden = !shown.showTimeout;
@@ -410,7 +618,7 @@
                                 on: { click: function () { answer(n, "Reject"); } } });
     reject.hidden = !shown.showReject;
     n.element = el("div", { className: "toast", attrs: { role: "alertdialog", "aria-label": "Incoming notification" },
-                            data: { notificationId: String(n.id), template: input.templateName } }, [
+                            data: { notificationId: String(n.id), template: input.templateName, token: token || "" } }, [
       el("div", { className: "toast-head" }, [
         el("span", { className: "toast-icon", attrs: { "aria-hidden": "true" } }),
         el("span", { className: "toast-title", text: shown.title }),
@@ -436,6 +644,18 @@
     Reject: { actionName: "Reject", responseReason: "DeclinedByAgent" },
     Timeout: { actionName: "Timeout", responseReason: "DisplayTimeout" },
   };
+
+  function findByToken(token) {
+    return state.notifications.find(function (n) { return n.token === token; }) || null;
+  }
+
+  /** cancelEvent: the toast goes, its notifyEvent stays unanswered (logged as withdrawn). */
+  function withdraw(n) {
+    state.notifications.splice(state.notifications.indexOf(n), 1);
+    n.element.remove();
+    state.withdrawn.push({ id: n.id, token: n.token, templateName: n.templateName, title: n.shown.title, at: new Date().toISOString() });
+    if (n.logRow) n.logRow.settle(null, "withdrawn by cancelEvent('" + n.token + "'): no answer");
+  }
 
   function answer(n, action) {
     var index = state.notifications.indexOf(n);
@@ -569,17 +789,37 @@
 
   var taskList = document.getElementById("tasks");
 
-  function addTask(task) {
-    state.tasks.push(task);
+  function addRecord(record) {
+    state.tasks.push(record);
     document.getElementById("tasks-empty").hidden = true;
-    var head = el("div", { className: "record-head" }, [
-      el("span", { className: "subject", text: display(task.subject) || "(no subject)" }),
-      task.entity === "task" ? null : el("span", { className: "entity", text: task.entity }),
-      el("span", { className: "time", text: clock(task.created) }),
-    ]);
-    taskList.prepend(el("li", { data: { recordId: task.id } }, [
-      head, el("div", { className: "description", text: display(task.description) }),
-    ]));
+    record.element = el("li", { data: { recordId: record.id, entity: record.entity } });
+    taskList.prepend(record.element);
+    renderRecord(record);
+  }
+
+  /** A record's row: subject, table, state, what it is about, description. */
+  function renderRecord(record) {
+    var table = TABLES[record.entity];
+    var stateText = table.states[record.statecode] + " · " + table.statusNames[record.statuscode];
+    if (record.entity === "phonecall" && record.statecode === 1 && own(record, "actualdurationminutes")) {
+      stateText += " · " + record.actualdurationminutes + " min";
+    }
+    var details = [];
+    if (record.entity === "phonecall") {
+      details.push((record.directioncode === false ? "Incoming" : record.directioncode === true ? "Outgoing" : "Direction not set") +
+                   (record.phonenumber ? " " + record.phonenumber : ""));
+    }
+    if (record.regarding) details.push("Regarding " + record.regarding.entity + " " + (record.regarding.name || record.regarding.id));
+    record.element.dataset.statecode = String(record.statecode);
+    record.element.replaceChildren(
+      el("div", { className: "record-head" }, [
+        el("span", { className: "subject", text: display(record.subject) || "(no subject)" }),
+        record.entity === "task" ? null : el("span", { className: "entity", text: record.entity }),
+        el("span", { className: "state", text: stateText }),
+        el("span", { className: "time", text: clock(record.created) }),
+      ]),
+      details.length ? el("div", { className: "details", text: details.join(" · ") }) : null,
+      el("div", { className: "description", text: display(record.description) }));
   }
 
   function renderContacts() {
@@ -704,10 +944,20 @@
       });
     },
     tasks: function () {
-      return state.tasks.map(function (t) {
+      return state.tasks.filter(function (t) { return t.entity === "task"; }).map(function (t) {
         return { id: t.id, entity: t.entity, subject: t.subject, description: t.description };
       });
     },
+    phoneCalls: function () {
+      return state.tasks.filter(function (t) { return t.entity === "phonecall"; }).map(function (t) {
+        var copy = {};
+        Object.keys(t).forEach(function (k) { if (k !== "element" && k !== "created") copy[k] = t[k]; });
+        return copy;
+      });
+    },
+    withdrawn: function () { return state.withdrawn.slice(); },
+    presence: function () { return Object.assign({}, state.presence); },
+    setPresence: function (text) { return changePresence(text); }, // as the agent picks it in the selector
     clickToAct: function (phone) {
       var contact = state.contacts.find(function (c) { return c.mobilephone === phone; });
       if (!contact) throw new Error("no contact with mobile phone " + phone);

@@ -61,8 +61,12 @@
     getMode: api("getMode"),
     searchAndOpenRecords: api("searchAndOpenRecords"),
     notifyEvent: api("notifyEvent"),
+    cancelEvent: api("cancelEvent"),
     createSession: api("createSession"),
     createRecord: api("createRecord"),
+    updateRecord: api("updateRecord"),
+    getPresence: api("getPresence"),
+    setPresence: api("setPresence"),
     getEnvironment: api("getEnvironment"),
     addHandler: function (name, fn) {
       if (typeof fn !== "function") return Promise.reject({ message: "handler must be a function", msdyn_name: "addHandler" });
