@@ -141,8 +141,15 @@ def session_template(contact: Contact | None, config: WidgetConfig) -> str:
     return config.SessionTemplate if contact else config.DefaultSessionTemplate
 
 
-def notify_input(n: Notification, contact: Contact | None, config: WidgetConfig) -> dict:
-    return {"templateName": config.NotificationTemplate, "templateParameters": template_parameters(n, contact)}
+def notify_input(n: Notification, contact: Contact | None, config: WidgetConfig,
+                 cancellation_token: str | None = None) -> dict:
+    """notifyEvent's input. The cancellation token also goes in the input, as Microsoft's
+    example and CIF 2.0 clients pass it; the widget passes it as the third argument too
+    (docs/cif.md, "Withdraw")."""
+    body = {"templateName": config.NotificationTemplate, "templateParameters": template_parameters(n, contact)}
+    if cancellation_token is not None:
+        body["cancellationToken"] = cancellation_token
+    return body
 
 
 @dataclass(frozen=True)

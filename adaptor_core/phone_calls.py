@@ -15,7 +15,8 @@ import math
 from datetime import UTC, datetime
 
 from . import template_parameters as tp
-from .notifications import Notification
+from .errors import NotificationError
+from .notifications import Notification, parse_json_result
 
 PHONECALL = "phonecall"
 # phonecall's single-valued navigation properties for Regarding, and the entity sets they bind to
@@ -61,6 +62,27 @@ def phonecall_completion(started: float, ended: float) -> str:
     the duration and the end."""
     return json.dumps({"statecode": STATE_COMPLETED, "statuscode": STATUS_RECEIVED,
                        "actualdurationminutes": duration_minutes(ended - started), "actualend": iso(ended)})
+
+
+def created_id(result: object) -> str:
+    """createRecord's answer — JSON text `{"id": "<guid>", …}` — as the new record's id;
+    NotificationError when it has none."""
+    record = parse_json_result(result)
+    record_id = record.get("id") if isinstance(record, dict) else None
+    if not isinstance(record_id, str) or not record_id:
+        raise NotificationError("createRecord answered without an id")
+    return record_id
+
+
+def closed_session_id(payload: object) -> str | None:
+    """onSessionClosed's event data — `{"sessionId": "<id>"}`, as an object or JSON text —
+    as the session id; None when it names none."""
+    try:
+        data = parse_json_result(payload)
+    except NotificationError:
+        return None
+    session_id = data.get("sessionId") if isinstance(data, dict) else None
+    return session_id if isinstance(session_id, str) and session_id else None
 
 
 class CallLog:

@@ -354,6 +354,8 @@ def test_notify_input():
         "templateParameters": template_parameters(CALL, ANN),
     }
     assert notify_input(CALL, None, CUSTOM)["templateName"] == "my_notification"
+    assert "cancellationToken" not in notify_input(CALL, ANN, CONFIG)
+    assert notify_input(CALL, ANN, CONFIG, "m-1") == dict(notify_input(CALL, ANN, CONFIG), cancellationToken="m-1")
 
 
 # --- notifyEvent result --------------------------------------------------------------------------

@@ -76,3 +76,23 @@ def test_the_log_completes_a_sessions_activity_once():
     assert activity == "act-1" and json.loads(data)["actualdurationminutes"] == 1
     assert log.closed("session-1", T0 + 40) is None
     assert len(log) == 1
+
+
+def test_created_id_reads_create_records_answer():
+    from adaptor_core.errors import NotificationError
+    from adaptor_core.phone_calls import created_id
+
+    assert created_id('{"id": "abc"}') == "abc"
+    assert created_id({"value": '{"id": "abc"}'}) == "abc"
+    for bad in ('{"id": ""}', "[]", '{"name": "x"}', "not json"):
+        with pytest.raises(NotificationError):
+            created_id(bad)
+
+
+def test_closed_session_id_reads_on_session_closed():
+    from adaptor_core.phone_calls import closed_session_id
+
+    assert closed_session_id({"sessionId": "session-1"}) == "session-1"
+    assert closed_session_id('{"sessionId": "session-2"}') == "session-2"
+    for bad in ({}, {"sessionId": 3}, "nope", None, '{"sessionId": ""}'):
+        assert closed_session_id(bad) is None

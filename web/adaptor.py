@@ -7,6 +7,7 @@ import json
 import random
 import sys
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 from js import WebSocket, document, performance, window
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 from adaptor_core import connection as hub
 from adaptor_core.config import WidgetConfig
 from adaptor_core.errors import NotificationError
-from adaptor_core.hub_methods import RECEIVE_NOTIFICATION, SEND_MESSAGE, Handlers
+from adaptor_core.hub_methods import CANCEL_NOTIFICATION, RECEIVE_NOTIFICATION, REPORT_PRESENCE, SEND_MESSAGE, Handlers
 from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
 from adaptor_core.notifications import (
     CreateSession,
@@ -34,7 +35,10 @@ from adaptor_core.notifications import (
     parse_notify_result,
     plan_outcome,
 )
+from adaptor_core.phone_calls import PHONECALL, CallLog, closed_session_id, created_id, phonecall_record
+from adaptor_core.presence import PresenceReport, from_get_presence, from_presence_change
 from adaptor_core.tokens import TokenKeeper
+from adaptor_core.withdrawal import Ringing, correlation_id, parse_withdrawal, withdrawn_outcome
 
 MARKS: dict[str, float] = {}  # navigation-relative milestones (ms), for diagnostics and benchmarks
 
@@ -63,6 +67,12 @@ class Adaptor:
         self.delivered = 0
         self.handlers = Handlers()
         self.on(RECEIVE_NOTIFICATION, self._on_notification)
+        self.on(CANCEL_NOTIFICATION, self._on_withdrawal)
+        self.ringing = Ringing()
+        self._ringing_tasks: dict[str, tuple] = {}  # key → (its task, [notified?], its row)
+        self.call_log = CallLog()
+        self.presence: PresenceReport | None = None  # the agent's latest CIF presence
+        self._registered: str | None = None  # the connection id /api/userclient recorded
 
     def on(self, target: str, fn) -> None:
         """Call `fn(arguments)` for each invocation of hub method `target` from the server."""
@@ -71,6 +81,33 @@ class Adaptor:
     def _on_notification(self, arguments: list) -> None:
         if arguments:
             self.spawn(self.notify_incoming_call(arguments[0]))
+
+    def _on_withdrawal(self, arguments: list) -> None:
+        """CANCEL_NOTIFICATION: the caller hung up or another tab answered. A toast up here
+        goes with cancelEvent(its token); the call's task stops (no task, no ack)."""
+        try:
+            withdrawal = parse_withdrawal(arguments[0].to_py() if arguments and hasattr(arguments[0], "to_py")
+                                          else arguments[0] if arguments else None)
+        except NotificationError as exc:
+            self.ui.set_status(self.core.state, f"ignored a malformed withdrawal: {exc}", exc.code)
+            return
+        token = self.ringing.withdraw(withdrawal.message_id)
+        found = self._ringing_tasks.pop(withdrawal.message_id, None)
+        if token is None or found is None:
+            return
+        task, notified, row = found
+        task.cancel()
+        row.outcome(withdrawn_outcome(withdrawal))
+        if notified[0] and self.cif is not None:
+            self.spawn(self._cancel_event(token))
+
+    async def _cancel_event(self, token: str) -> None:
+        from cif import CifError
+
+        try:
+            await self.cif.call("cancelEvent", token, correlation_id(token))
+        except CifError as exc:  # answered meanwhile: nothing is up any more
+            print(f"adaptor: {exc}", file=sys.stderr)
 
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -254,7 +291,43 @@ class Adaptor:
         self.perform(self.core.registration_done(connection_id))
         self.ui.set_status(self.core.state)  # clears a registration failure shown before
         mark("registered")
+        self._registered = connection_id
         document.body.dataset.registered = connection_id
+        if self.presence is not None:  # each connection tells the functions where the agent stands
+            self._send_presence()
+
+    # --- presence (CIF → the functions) ---------------------------------------------------------
+    async def read_presence(self) -> None:
+        """getPresence at start; reported once registered."""
+        from cif import CifError
+
+        try:
+            report = from_get_presence(await self.cif.call("getPresence"))
+        except CifError as exc:
+            print(f"adaptor: {exc}", file=sys.stderr)
+            return
+        if report is not None:
+            self.presence_changed(report)
+
+    async def on_presence_change(self, name: str, payload: dict) -> None:
+        """onPresenceChange: its presenceInfo, or getPresence for the `{presenceId}` form."""
+        report = from_presence_change(payload)
+        if report is None:
+            await self.read_presence()
+        else:
+            self.presence_changed(report)
+
+    def presence_changed(self, report: PresenceReport) -> None:
+        if report == self.presence:
+            return
+        self.presence = report
+        document.body.dataset.presence = report.presence_text
+        if self._registered is not None:
+            self._send_presence()
+
+    def _send_presence(self) -> None:
+        assert self.presence is not None
+        self.perform(self.core.invoke_until_answered(REPORT_PRESENCE, [self.presence.argument()], now()))
 
     # seed: the ReceiveNotification handler → CIF notification
     async def notify_incoming_call(self, argument) -> None:
@@ -265,12 +338,27 @@ class Adaptor:
             return
         if not self.dedupe.first_time(n.key):
             return
+        token = self.ringing.start(n.key, str(uuid.uuid4()))
+        if token is None:  # withdrawn before it arrived (a redelivery racing the cancel)
+            return
         self.delivered += 1
         row = self.ui.add_call(n, n.phone)
         if self.cif is None:
             row.outcome("Failed: no CIF host")
             self.acknowledge_message_received(n, "Failed", "CIF library not available")
             return
+        notified = [False]
+        if n.key is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._ringing_tasks[n.key] = (task, notified, row)
+        try:
+            await self._ring(n, row, token, notified)
+        finally:
+            if n.key is not None:
+                self._ringing_tasks.pop(n.key, None)
+
+    async def _ring(self, n: Notification, row, token: str, notified: list) -> None:
         from cif import CifError
 
         try:
@@ -278,18 +366,55 @@ class Adaptor:
                                                         lookup_query(n.phone), True))
             if contact:
                 row.item.firstChild.textContent = f"{contact.full_name} · {n.phone}"
-            result = parse_notify_result(await self.cif.call("notifyEvent", notify_input(n, contact, self.config)))
+            notified[0] = True
+            result = parse_notify_result(await self.cif.call("notifyEvent", notify_input(n, contact, self.config, token),
+                                                             correlation_id(token), token))
+            self.ringing.finish(n.key)
+            self._ringing_tasks.pop(n.key or "", None)  # answered here: a withdrawal now changes nothing
             plan = plan_outcome(result, n, contact, self.config)
             if isinstance(plan, CreateSession):
-                await self.cif.call("createSession", plan.input)
+                session_id = await self.cif.call("createSession", plan.input)
             else:
                 await self.cif.call("createRecord", plan.entity, plan.data)
         except (CifError, NotificationError) as exc:
+            self.ringing.finish(n.key)
             row.outcome("Failed")
             self.acknowledge_message_received(n, "Failed", str(exc))
             return
         row.outcome(plan.outcome)
         self.acknowledge_message_received(n, plan.outcome, f"{result.action}/{result.reason}")
+        if isinstance(plan, CreateSession) and self.config.call_logging:
+            await self._log_call(n, contact, str(session_id), row, plan.outcome)
+
+    async def _log_call(self, n: Notification, contact, session_id: str, row, outcome: str) -> None:
+        """The accepted call's phone call activity, tied to its session (completed in
+        on_session_closed); a failure shows on the call's row, the call stays accepted."""
+        from cif import CifError
+
+        started = time.time()
+        regarding = ("contact", contact.contact_id) if contact else None
+        try:
+            data = phonecall_record(n, regarding, contact.full_name if contact else None, started)
+            activity_id = created_id(await self.cif.call("createRecord", PHONECALL, data))
+        except (CifError, NotificationError) as exc:
+            row.outcome(f"{outcome} (not logged: {exc})")
+            return
+        self.call_log.opened(session_id, activity_id, started)
+        row.item.dataset.phonecallId = activity_id
+
+    async def on_session_closed(self, name: str, payload: dict) -> None:
+        """onSessionClosed: complete the phone call activity of that session with its duration."""
+        from cif import CifError
+
+        session_id = closed_session_id(payload)
+        closing = self.call_log.closed(session_id, time.time()) if session_id else None
+        if closing is None:
+            return
+        activity_id, data = closing
+        try:
+            await self.cif.call("updateRecord", PHONECALL, activity_id, data)
+        except CifError as exc:
+            print(f"adaptor: completing phone call {activity_id}: {exc}", file=sys.stderr)
 
     # seed: acknowledgeMessageReceived (kept until the service answers; sent after a reconnect)
     def acknowledge_message_received(self, n: Notification, outcome: str, reason: str | None = None) -> None:
@@ -300,6 +425,8 @@ class Adaptor:
 
     async def on_cif_event(self, name: str, payload: dict) -> None:
         document.body.dataset.lastCifEvent = name
+        if name == "onSessionClosed":
+            await self.on_session_closed(name, payload)
 
 
 def error_message(text: str) -> str:

@@ -46,7 +46,9 @@ async def init_cif(cif, adaptor: Adaptor) -> None:
     await cif.add_handler("onclicktoact", adaptor.on_click_to_act)
     for name in ("onSessionSwitched", "onSessionClosed", "onPageNavigate", "onmodechanged"):
         await cif.add_handler(name, adaptor.on_cif_event)
+    await cif.add_handler("onPresenceChange", adaptor.on_presence_change)
     await cif.call("setMode", 1)
+    adaptor.spawn(adaptor.read_presence())  # reported once the connection is registered; start-up doesn't wait
 
 
 def diagnostics():
