@@ -4,6 +4,7 @@ sender API, and an accepted call logged as a phone call activity completed when 
 session closes. A stack of its own, as in test_e2e_flows."""
 import json
 import time
+from urllib.parse import urlencode
 
 import pytest
 
@@ -147,3 +148,21 @@ def test_accepted_call_is_logged_and_completed_when_the_session_closes(context, 
     (update,) = cif_calls(page, "updateRecord")
     assert update["args"][:2] == ["phonecall", activity["id"]]
     shot(page, "17a-phone-call-completed")
+
+
+def test_call_logging_off_creates_no_phone_call(context, e2e):
+    stack, identity, sender = e2e
+    # the widget framed directly (as the landing page opens it) with CallLogging=off in its URL
+    widget = f"{stack.widget_url}?" + urlencode({"ucilib": f"{stack.url}/webresources/Widget/msdyn_ciLibrary.js",
+                                                  "CallLogging": "off"})
+    page, _ = open_host(context, stack, query="?" + urlencode({"widget": widget}))
+    message_id = call(sender, identity)
+    pending(page)
+    page.get_by_role("button", name="Accept").first.click()
+    wait_status(sender, message_id, "accepted")
+    wait_outcome(page, message_id, "Accepted")
+    (session,) = page.evaluate("() => window.cifHost.sessions()")
+    page.evaluate(f"() => window.cifHost.closeSession({json.dumps(session['sessionId'])})")
+    time.sleep(0.5)
+    assert page.evaluate("() => window.cifHost.phoneCalls()") == []
+    assert cif_calls(page, "createRecord") == [] and cif_calls(page, "updateRecord") == []
