@@ -2,6 +2,7 @@
 
   send USER --phone +15551234567 [--comments …] [--follow]   place a call notification
   status MESSAGE_ID [--follow]                                read (or follow) its outcome
+  cancel MESSAGE_ID [--reason R]                              the caller hung up: withdraw the call
   token --sender | --agent alice                              print an access token
 
 Sender credentials use msal client credentials (works against real Entra ID too); with
@@ -15,7 +16,17 @@ import json
 import sys
 from urllib.parse import quote
 
-from .client import FINAL, TelephonyError, agent_token, api_call, follow, load_config, resolve_user, sender_token
+from .client import (
+    FINAL,
+    TelephonyError,
+    agent_token,
+    api_call,
+    cancel,
+    follow,
+    load_config,
+    resolve_user,
+    sender_token,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--follow", action="store_true")
     status.add_argument("--timeout", type=float, default=120)
 
+    withdraw = sub.add_parser("cancel", help="withdraw a ringing or queued call (the caller hung up)")
+    withdraw.add_argument("message_id")
+    withdraw.add_argument("--reason", help="one line, at most 256 characters, e.g. caller_abandoned")
+
     token = sub.add_parser("token", help="print an access token")
     who = token.add_mutually_exclusive_group(required=True)
     who.add_argument("--sender", action="store_true", help="the telephony app (client credentials)")
@@ -62,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         print(sender_token(cfg) if args.sender else agent_token(cfg, args.agent))
         return 0
     tok = sender_token(cfg)
+    if args.command == "cancel":
+        print(json.dumps(cancel(cfg, tok, args.message_id, args.reason), indent=2))
+        return 0
     if args.command == "send":
         message = {"PhoneNumber": args.phone, "comments": args.comments, "mediaType": "voice"}
         if args.interaction_id:

@@ -1,6 +1,7 @@
 """The telephony client: what a phone system does to ring an agent through the adaptor —
-a sender token (msal client credentials; real Entra ID too), SendMessageToUser and the
-message's status. Used by the CLI (telephony/__main__.py) and the dev console. Failures
+a sender token (msal client credentials; real Entra ID too), SendMessageToUser, the
+message's status and its withdrawal (cancel). Used by the CLI (telephony/__main__.py)
+and the dev console. Failures
 are TelephonyError; an answer of the functions that is an error is CallFailed, carrying
 its status and JSON body."""
 from __future__ import annotations
@@ -20,7 +21,7 @@ import requests
 from adaptor_core.config import function_url, functions_base
 
 REPO = Path(__file__).resolve().parent.parent
-FINAL = {"accepted", "rejected", "missed", "failed", "expired", "unacknowledged"}
+FINAL = {"accepted", "rejected", "missed", "failed", "expired", "unacknowledged", "cancelled"}
 
 
 class TelephonyError(RuntimeError):
@@ -131,6 +132,13 @@ def api_call(cfg: Config, method: str, function: str, token: str, body: dict | N
         raise CallFailed(f"{method} {url} → {r.status_code} {data.get('error', '')}: "
                          f"{data.get('message', r.text[:200])}", r.status_code, data)
     return data
+
+
+def cancel(cfg: Config, token: str, message_id: str, reason: str | None = None) -> dict:
+    """POST messages/<id>/cancel (docs/functions-api.md, "Withdraw"): the message's status
+    body, `cancelled`; CallFailed for 404 unknown_message, 409 message_final, 422 invalid_field."""
+    body = {"reason": reason} if reason is not None else {}
+    return api_call(cfg, "POST", f"messages/{quote(message_id, safe='')}/cancel", token, body)
 
 
 def follow(cfg: Config, token: str, message_id: str, timeout: float, interval: float = 0.5) -> dict:

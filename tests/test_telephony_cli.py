@@ -57,3 +57,22 @@ def test_adaptor_function_url_with_api_prefix(stack):
               functions_url=f"{stack.url}/api/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("queued (connections: 0)")
+
+
+def test_cancel_withdraws_a_queued_call_and_says_why_it_cannot(stack):
+    """`cancel MESSAGE_ID [--reason R]`: the caller hung up; the message ends cancelled.
+    Again: the same answer; an unknown id or a final message: the functions' error."""
+    sent = cli(stack, "send", "nobody-online", "--phone", "+15550001111", "--ttl", "60")
+    message_id = sent.stdout.split()[0]
+    out = cli(stack, "cancel", message_id, "--reason", "caller_abandoned")
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["messageId"] == message_id and body["status"] == "cancelled" and body["reason"] == "caller_abandoned"
+    again = cli(stack, "cancel", message_id)
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "cancelled"
+    status = cli(stack, "status", message_id, "--follow", "--timeout", "5")  # cancelled is final: no waiting
+    assert status.returncode == 0 and json.loads(status.stdout)["status"] == "cancelled"
+    unknown = cli(stack, "cancel", "no-such-message")
+    assert unknown.returncode != 0 and "404 unknown_message" in unknown.stderr
+    bad = cli(stack, "cancel", message_id, "--reason", "two\nlines")
+    assert bad.returncode != 0 and "422 invalid_field" in bad.stderr and "reason" in bad.stderr
