@@ -1,9 +1,8 @@
 """The telephony client: what a phone system does to ring an agent through the adaptor —
 a sender token (msal client credentials; real Entra ID too), SendMessageToUser, the
 message's status and its withdrawal (cancel). Used by the CLI (telephony/__main__.py)
-and the dev console. Failures
-are TelephonyError; an answer of the functions that is an error is CallFailed, carrying
-its status and JSON body."""
+and the dev console. Failures are TelephonyError; an answer of the functions that is an
+error is CallFailed, carrying its status and JSON body."""
 from __future__ import annotations
 
 import itertools
