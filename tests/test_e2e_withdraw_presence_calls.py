@@ -1,33 +1,22 @@
 """End-to-end flows of issue 17, part A (real server, real Chromium, the widget in the
 local CIF host): a call withdrawn while it rings, the agent's presence reaching the
 sender API, and an accepted call logged as a phone call activity completed when its
-session closes. A stack of its own, as in test_e2e_flows."""
+session closes. The fixtures are test_e2e_flows' (a stack of this module's own)."""
 import json
 import time
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import Api, Identity, chromium_context, start_stack, stop_stack, wait_status
-from tests.test_e2e_flows import MARIA, WATCH_STATUS, call, cif_calls, open_host, pending, shot, widget_frame
+from tests import test_e2e_flows as flows
+from tests.conftest import Api, Identity, wait_status
+from tests.test_e2e_flows import MARIA, call, cif_calls, open_host, pending, shot, widget_frame
+
+# the flows' fixtures: a stack of this module's own (module scope), a browser context per test
+e2e, context = flows.e2e, flows.context
 
 pytestmark = pytest.mark.browser
 MARIA_ID = "4b1c6f2e-8d3a-4f5e-9a71-2c0d5e8b1a01"  # server/cifhost/static/contacts.json
-
-
-@pytest.fixture(scope="module")
-def e2e(tmp_path_factory):
-    stack = start_stack(tmp_path_factory.mktemp("e2e-17a-stack"))
-    identity = Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
-    yield stack, identity, Api(stack, identity.sender_token())
-    stop_stack(stack)
-
-
-@pytest.fixture
-def context(playwright_instance, e2e):
-    with chromium_context(playwright_instance, e2e[0].certs) as ctx:
-        ctx.add_init_script(WATCH_STATUS)
-        yield ctx
 
 
 def outcome_row(page, message_id: str):

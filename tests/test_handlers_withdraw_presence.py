@@ -20,6 +20,7 @@ from server.store import Connection
 from server.store.memory import MemoryStore
 from testkit.functions import call_payload
 from testkit.inprocess import InProcess
+from tests.test_handlers import expect
 
 SENDER, ALICE = "sender", "alice"
 
@@ -28,13 +29,6 @@ SENDER, ALICE = "sender", "alice"
 def local(tmp_path_factory):
     with InProcess(tmp_path_factory.mktemp("handlers-withdraw")) as local:
         yield local
-
-
-def expect(response, status, code=None):
-    assert response.status == status, response.body
-    if code:
-        assert response.body["error"] == code and response.body["message"], response.body
-    return response.body
 
 
 def send(local, functions, user="offline-user", **body):
