@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .caller_match import caller_tables
 from .errors import AdaptorError
 
 REQUIRED = ("AdaptorFunctionUrl", "ClientId", "Authority", "Scope")
@@ -16,6 +17,7 @@ OPTIONAL = {
     "SessionTemplate": "cifad_voice_identified_session",  # caller found in contacts
     "DefaultSessionTemplate": "cifad_voice_unknown_session",  # unknown caller
     "CallLogging": "on",  # an accepted call becomes a phone call activity (docs/cif.md); "off" turns it off
+    "CallerTables": "contact",  # the tables an incoming number is looked up in: contact, account
 }
 SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
 
@@ -43,6 +45,11 @@ class WidgetConfig:
     def call_logging(self) -> bool:
         """Whether an accepted call is logged as a phone call activity (CallLogging)."""
         return SWITCH[self.CallLogging.lower()]
+    CallerTables: str = OPTIONAL["CallerTables"]
+
+    @property
+    def caller_tables(self) -> tuple[str, ...]:
+        return caller_tables(self.CallerTables)
 
     @property
     def functions(self) -> str:
@@ -95,4 +102,8 @@ def resolve_config(query: Mapping[str, str], file: Mapping[str, object] | None,
             values[key] = value
     if values.get("CallLogging", "on").lower() not in SWITCH:
         raise ConfigMissing("CallLogging", "must be on or off")
+    try:
+        caller_tables(values.get("CallerTables"))
+    except ValueError as exc:
+        raise ConfigMissing("CallerTables", str(exc)) from None
     return WidgetConfig(**values)

@@ -1,22 +1,23 @@
 """Incoming call → CIF 2.0 calls → acknowledgement (docs/cif.md), as pure functions.
 
-The glue calls `searchAndOpenRecords` with `lookup_query(...)`, `notifyEvent` with
-`notify_input(...)`, then `createSession` or `createRecord` from `plan_outcome(...)`,
-and sends `ack(...)` back through the hub."""
+The glue looks the caller up (caller_match.py: `searchAndOpenRecords` per table), calls
+`notifyEvent` with `notify_input(...)`, then `createSession` or `createRecord` from
+`plan_outcome(...)`, and sends `ack(...)` back through the hub."""
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, overload
-from urllib.parse import quote
 
 from . import template_parameters as tp
+from .caller_match import Caller, parse_json_result, search_text, several
 from .config import WidgetConfig
 from .errors import NotificationError
 from .hub_methods import message_object
 
 MAX_FIELD = 4096
+MAX_FORMS = 32  # PhoneNumberForms read at most (the functions send at most 16)
 
 
 @dataclass(frozen=True)
@@ -27,17 +28,18 @@ class Notification:
     interaction_id: str | None
     media_type: str
     subject: str | None = None  # optional; the case title (else "Phone call from …")
+    e164: str | None = None  # the functions' reading of the number (PhoneNumberE164)
+    forms: tuple[str, ...] = ()  # the forms to search the phone fields for (PhoneNumberForms)
 
     @property
     def key(self) -> str | None:
         """Identity for de-duplication: the message id, else the interaction id."""
         return self.message_id or self.interaction_id
 
-
-@dataclass(frozen=True)
-class Contact:
-    contact_id: str
-    full_name: str
+    @property
+    def search_forms(self) -> tuple[str, ...]:
+        """PhoneNumberForms, else the number as sent (a sender that bypassed the functions)."""
+        return self.forms or (self.phone,)
 
 
 def _field(obj: dict, name: str) -> Any:
@@ -60,6 +62,13 @@ def _text(obj: dict, name: str, required: bool = False) -> str | None:
     return str(value)[:MAX_FIELD]
 
 
+def _forms(value: Any) -> tuple[str, ...]:
+    """PhoneNumberForms as the functions send it (a list of strings); anything else is none."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(f[:MAX_FIELD] for f in value[:MAX_FORMS] if isinstance(f, str) and f.strip())
+
+
 def parse_notification(argument: Any) -> Notification:
     """Accept the message object, or its JSON text as the seed sent it."""
     argument = message_object(argument)
@@ -70,6 +79,8 @@ def parse_notification(argument: Any) -> Notification:
         interaction_id=_text(argument, "interactionId"),
         media_type=_text(argument, "mediaType") or "voice",
         subject=_text(argument, "subject"),
+        e164=_text(argument, "PhoneNumberE164"),
+        forms=_forms(_field(argument, "PhoneNumberForms")),
     )
 
 
@@ -93,60 +104,50 @@ class Deduper:
         return True
 
 
-def odata_string(value: str) -> str:
-    """An OData string literal's content: quotes doubled, then URL-encoded."""
-    return quote(value.replace("'", "''"), safe="")
+@dataclass(frozen=True)
+class Lookup:
+    """The records an incoming number belongs to (caller_match.py): none, one (the caller)
+    or several (the agent chooses on the search page)."""
+    callers: tuple[Caller, ...] = ()
+
+    @property
+    def caller(self) -> Caller | None:
+        return self.callers[0] if len(self.callers) == 1 else None
 
 
-def lookup_query(phone: str) -> str:
-    return ("?$select=contactid,fullname,mobilephone"
-            f"&$filter=mobilephone eq '{odata_string(phone)}'")
+def caller_name(n: Notification, lookup: Lookup) -> str:
+    """The toast's and session's name for the caller: the record's name, else the number
+    — with how many records match when several do."""
+    if lookup.caller is not None:
+        return lookup.caller.name or n.phone
+    if lookup.callers:
+        return f"{n.phone} ({several(lookup.callers)})"
+    return n.phone
 
 
-def parse_json_result(value: Any) -> Any:
-    """CIF returns many results as JSON text; some wrap them in {"value": …}."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise NotificationError(f"CIF returned text that is not JSON: {value[:80]!r}") from None
-    if isinstance(value, dict) and set(value) == {"value"}:
-        return parse_json_result(value["value"])
-    return value
-
-
-def first_contact(search_result: Any) -> Contact | None:
-    """searchAndOpenRecords resolves to records keyed "0", "1", …; take the first."""
-    records = parse_json_result(search_result)
-    if isinstance(records, list):
-        records = {str(i): r for i, r in enumerate(records)}
-    if not isinstance(records, dict) or not records:
-        return None
-    first = records.get("0", next(iter(records.values())))
-    if not isinstance(first, dict) or not first.get("contactid"):
-        return None
-    return Contact(str(first["contactid"]), str(first.get("fullname") or ""))
-
-
-def template_parameters(n: Notification, contact: Contact | None) -> dict:
-    """The templateParameters of notifyEvent and createSession (names: template_parameters.py)."""
+def template_parameters(n: Notification, lookup: Lookup) -> dict:
+    """The templateParameters of notifyEvent and createSession (names: template_parameters.py):
+    the caller's record when one matches; the search text is the number as the matching
+    records save it when several do, else the number as E.164 (or as sent)."""
+    caller = lookup.caller
     return tp.build(phone=n.phone, comment=n.comments, subject=n.subject, media_type=n.media_type,
-                    interaction_id=n.interaction_id or n.message_id or "",
-                    contact_id=contact.contact_id if contact else None,
-                    contact_name=contact.full_name if contact else None)
+                    interaction_id=n.interaction_id or n.message_id or "", who=caller_name(n, lookup),
+                    entity=caller.entity if caller else None, record_id=caller.record_id if caller else None,
+                    search=search_text(lookup.callers, n.e164 or n.phone) if lookup.callers else n.e164 or n.phone)
 
 
-def session_template(contact: Contact | None, config: WidgetConfig) -> str:
-    """The known-caller session template when the lookup found a contact, else the default."""
-    return config.SessionTemplate if contact else config.DefaultSessionTemplate
+def session_template(lookup: Lookup, config: WidgetConfig) -> str:
+    """The known-caller session template when one record matched, else the default one
+    (its anchor tab is the search page)."""
+    return config.SessionTemplate if lookup.caller else config.DefaultSessionTemplate
 
 
-def notify_input(n: Notification, contact: Contact | None, config: WidgetConfig,
+def notify_input(n: Notification, lookup: Lookup, config: WidgetConfig,
                  cancellation_token: str | None = None) -> dict:
     """notifyEvent's input. The cancellation token also goes in the input, as Microsoft's
     example and CIF 2.0 clients pass it; the widget passes it as the third argument too
     (docs/cif.md, "Withdraw")."""
-    body = {"templateName": config.NotificationTemplate, "templateParameters": template_parameters(n, contact)}
+    body = {"templateName": config.NotificationTemplate, "templateParameters": template_parameters(n, lookup)}
     if cancellation_token is not None:
         body["cancellationToken"] = cancellation_token
     return body
@@ -178,13 +179,13 @@ class CreateTask:
     outcome: str
 
 
-def plan_outcome(result: NotifyResult, n: Notification, contact: Contact | None, config: WidgetConfig):
+def plan_outcome(result: NotifyResult, n: Notification, lookup: Lookup, config: WidgetConfig):
     """Accept → a session; Reject/Timeout → a task recording why."""
     if result.action == "Accept":
-        return CreateSession({"templateName": session_template(contact, config),
-                              "templateParameters": template_parameters(n, contact)})
+        return CreateSession({"templateName": session_template(lookup, config),
+                              "templateParameters": template_parameters(n, lookup)})
     if result.action in ("Reject", "Timeout"):
-        who = contact.full_name if contact else n.phone
+        who = caller_name(n, lookup)
         description = f"Call from {who} ({n.phone}). {n.comments}".strip()
         task = {"subject": f"{result.action} - {result.reason}", "description": description}
         return CreateTask("task", json.dumps(task), "Rejected" if result.action == "Reject" else "Missed")

@@ -13,16 +13,17 @@ incident.caseorigincode (1 = Phone), the case title is at most 200 characters
 (incident.title's maximum length)."""
 from __future__ import annotations
 
-CUSTOMER_NAME = "customerName"  # contact's full name, else the caller's number
-CUSTOMER_ENTITY_NAME = "customerEntityName"  # "contact"
-CUSTOMER_RECORD_ID = "customerRecordId"  # contactid, "" when the caller is unknown
+CUSTOMER_NAME = "customerName"  # the record's name, else the caller's number (and how many records match)
+CUSTOMER_ENTITY_NAME = "customerEntityName"  # the record's table: "contact" or "account"
+CUSTOMER_RECORD_ID = "customerRecordId"  # contactid / accountid, "" unless exactly one record matched
 PHONE_NUMBER = "extn_phonenumber"
+SEARCH_TEXT = "extn_searchtext"  # what the search page (unknown or ambiguous caller) is pre-filled with
 COMMENT = "extn_comment"  # the call's comments, shown on the toast
 SUBJECT = "extn_subject"  # the case title
 CASE_ORIGIN = "extn_media_type"  # incident.caseorigincode option value
 INTERACTION_ID = "extn_interactionid"
 
-PARAMETERS = (CUSTOMER_NAME, CUSTOMER_ENTITY_NAME, CUSTOMER_RECORD_ID, PHONE_NUMBER, COMMENT, SUBJECT,
+PARAMETERS = (CUSTOMER_NAME, CUSTOMER_ENTITY_NAME, CUSTOMER_RECORD_ID, PHONE_NUMBER, SEARCH_TEXT, COMMENT, SUBJECT,
               CASE_ORIGIN, INTERACTION_ID)
 
 # incident.caseorigincode options (Dataverse's defaults): 1 Phone, 2 Email, 3 Web.
@@ -44,16 +45,17 @@ def case_title(subject: str | None, who: str) -> str:
     return text if len(text) <= MAX_CASE_TITLE else text[:MAX_CASE_TITLE - 1] + "…"
 
 
-def build(*, phone: str, comment: str, subject: str | None, media_type: str, interaction_id: str,
-          contact_id: str | None, contact_name: str | None) -> dict:
+def build(*, phone: str, comment: str, subject: str | None, media_type: str, interaction_id: str, who: str,
+          entity: str | None, record_id: str | None, search: str) -> dict:
     """templateParameters for notifyEvent and createSession: {name in PARAMETERS: str | int}.
-    An unknown caller (contact_id None) is named by the number and has no record id."""
-    who = contact_name or phone
+    `who` names the caller; without one matching record (record_id None) the entity is
+    "contact" and the record id empty."""
     return {
         CUSTOMER_NAME: who,
-        CUSTOMER_ENTITY_NAME: "contact",
-        CUSTOMER_RECORD_ID: contact_id or "",
+        CUSTOMER_ENTITY_NAME: entity or "contact",
+        CUSTOMER_RECORD_ID: record_id or "",
         PHONE_NUMBER: phone,
+        SEARCH_TEXT: search,
         COMMENT: comment,
         SUBJECT: case_title(subject, who),
         CASE_ORIGIN: case_origin(media_type),

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from .azure_signalr import ConnectionString
 from .errors import ConfigError
+from .phone import DEFAULT_REGION, region_setting
 from .settings import Settings
 
 if TYPE_CHECKING:  # the local stand-ins are imported by local_setup only: the Azure package has none
@@ -37,6 +38,7 @@ class Config:
     tenant_id: str | None = None  # the tokens' `tid` must be this tenant (AzureAd__TenantId)
     ack_window: float = DEFAULT_ACK_WINDOW  # sent and unacknowledged this long → 'unacknowledged'
     unavailable_agent_calls: str = UNAVAILABLE_AGENT_CALLS[0]  # UnavailableAgentCalls: queue | refuse
+    phone_region: str = DEFAULT_REGION  # DefaultPhoneRegion: the country of numbers written without +<country code>
     # --- the local stack only ---
     directory: Directory | None = None  # the local identity provider's tenant
     local_signalr_keys: tuple[str, ...] = ()  # the emulator's primary and secondary AccessKey
@@ -149,7 +151,8 @@ def azure_setup(settings: Settings) -> Config:
                   audiences_for(settings.AzureAd__ClientId, settings.ApiScope), signalr,
                   (signalr.access_key,) if signalr.access_key else (), None, settings.AzureAd__TenantId,
                   positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW),
-                  choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS))
+                  choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS),
+                  region_setting(settings.value("DefaultPhoneRegion")))
 
 
 def local_setup(settings: Settings) -> Config:
@@ -203,6 +206,7 @@ def local_setup(settings: Settings) -> Config:
         settings.value("ADAPTOR_FUNCTIONS_KEY") or secrets["functions_key"], tenant_id,
         ack_window=positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW),
         unavailable_agent_calls=choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS),
+        phone_region=region_setting(settings.value("DefaultPhoneRegion")),
         directory=directory, local_signalr_keys=local_keys, dynamics_origins=dynamics, real_azure=tuple(real_azure),
         signalr_origins=signalr_origins, identity_header=secrets["identity_header"],
         adaptor_function_url=functions_url,

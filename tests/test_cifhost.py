@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 import pytest
 
+from adaptor_core.caller_match import TABLES, lookup_query
 from adaptor_core.config import OPTIONAL
-from adaptor_core.notifications import Contact, Notification, template_parameters
+from adaptor_core.notifications import Caller, Lookup, Notification, template_parameters
 from tests.conftest import new_agent, run_async
 
 NOTIFICATION, KNOWN, UNKNOWN = (OPTIONAL[k] for k in ("NotificationTemplate", "SessionTemplate",
@@ -24,7 +25,7 @@ GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 STUB_PATH = "/stub-widget.html"
 CHILD_PATH = "/evil-child.html"
 
-# The lookup query exactly as docs/cif.md describes it: OData-escaped, then URL-encoded value.
+# An exact lookup as docs/cif.md describes a value in a query: OData-escaped, then URL-encoded.
 LOOKUP_JS = """phone => "?$select=contactid,fullname,mobilephone&$filter=mobilephone eq '"
                         + encodeURIComponent(phone.replace(/'/g, "''")) + "'" """
 
@@ -132,8 +133,8 @@ def received(frame, name: str, count: int = 1) -> list:
 def notify_input(customer: str | None, comments: str = "Billing question", phone: str = "+15551234567") -> dict:
     """notifyEvent's input as the widget's core builds it (None: an unknown caller)."""
     call = Notification(phone, comments, None, "int-" + (customer or phone), "voice")
-    contact = Contact(str(uuid.uuid4()), customer) if customer else None
-    return {"templateName": NOTIFICATION, "templateParameters": template_parameters(call, contact)}
+    lookup = Lookup((Caller("contact", str(uuid.uuid4()), customer, phone),) if customer else ())
+    return {"templateName": NOTIFICATION, "templateParameters": template_parameters(call, lookup)}
 
 
 # --- serving ------------------------------------------------------------------------------------
@@ -157,12 +158,18 @@ def test_host_page_frames_the_channel_providers_landing_page(stack):
     lib = s.get(stack.url + "/webresources/Widget/msdyn_ciLibrary.js")
     assert lib.status_code == 200 and lib.headers["content-type"].startswith("text/javascript")
     assert "window.Microsoft.CIFramework" in lib.text
-    for path, kind in (("host.js", "text/javascript"), ("host.css", "text/css"), ("contacts.json", "application/json")):
+    for path, kind in (("host.js", "text/javascript"), ("dataverse.js", "text/javascript"), ("host.css", "text/css"),
+                       ("contacts.json", "application/json"), ("accounts.json", "application/json")):
         got = s.get(f"{stack.url}/cifhost/static/{path}")
         assert got.status_code == 200 and got.headers["content-type"].startswith(kind), path
+    # Seeded as people save numbers: human formats, an extension, two contacts sharing a home phone.
     contacts = s.get(stack.url + "/cifhost/static/contacts.json").json()
-    assert len(contacts) >= 5 and all(GUID.match(c["contactid"]) and c["fullname"] and c["mobilephone"]
-                                      for c in contacts)
+    assert len(contacts) >= 8 and all(GUID.match(c["contactid"]) and c["fullname"] for c in contacts)
+    phones = [c[f] for c in contacts for f in ("mobilephone", "telephone1", "telephone2") if c[f]]
+    assert {"+1 (555) 123-4567", "555.010.0200", "(555) 010-0250 ext. 12", "+15557654321"} <= set(phones)
+    assert phones.count("(555) 010-0300") == 2
+    accounts = s.get(stack.url + "/cifhost/static/accounts.json").json()
+    assert accounts and all(GUID.match(a["accountid"]) and a["name"] and a["telephone1"] for a in accounts)
     assert s.get(stack.url + "/cifhost/static/../../settings.py").status_code == 404
 
 
@@ -212,32 +219,77 @@ def test_start_up_calls_are_answered_and_logged(browser_context, stack):
 
 
 @pytest.mark.browser
-def test_search_resolves_contacts_as_a_json_string(browser_context, stack):
+def test_search_resolves_records_as_a_json_string(browser_context, stack):
     page, frame = open_host(browser_context, stack)
-    query = frame.evaluate(f"({LOOKUP_JS})('+15551234567')")
-    assert "%2B15551234567" in query
+    query = frame.evaluate(f"({LOOKUP_JS})('+15557654321')")
+    assert "%2B15557654321" in query
     known = cif(frame, "searchAndOpenRecords", "contact", query, True)
     assert known["ok"] and isinstance(known["value"], str)
     records = json.loads(known["value"])
     assert list(records) == ["0"]
-    assert records["0"]["fullname"] == "Maria Campbell" and records["0"]["mobilephone"] == "+15551234567"
+    assert records["0"]["fullname"] == "Ann <b>O'Neil</b>" and records["0"]["mobilephone"] == "+15557654321"
     assert GUID.match(records["0"]["contactid"]) and set(records["0"]) == {"contactid", "fullname", "mobilephone"}
     assert log_entries(page, "searchAndOpenRecords")[-1]["args"] == ["contact", query, True]  # exactly as sent
 
-    unknown = cif(frame, "searchAndOpenRecords", "contact", frame.evaluate(f"({LOOKUP_JS})('+15550000000')"), True)
-    assert unknown == {"ok": True, "value": "{}"}
-    # OData '' and a fully URL-encoded $filter are understood; HTML-ish names come back unchanged.
-    quoted = cif(frame, "searchAndOpenRecords", "contact", frame.evaluate(f"({LOOKUP_JS})(\"+1555'0\")"), True)
-    assert quoted == {"ok": True, "value": "{}"}
+    # eq is exact: the E.164 number does not find a contact saved in a human format …
+    exact = cif(frame, "searchAndOpenRecords", "contact", frame.evaluate(f"({LOOKUP_JS})('+15551234567')"), True)
+    assert exact == {"ok": True, "value": "{}"}
+    # … the widget's startswith over its forms does, in every phone column, case-insensitively.
+    forms = ["+15551234567", "+1 (555) 123-4567", "(555) 123-4567", "(555) 010-0250", "(555) 010-0300"]
+    found = json.loads(cif(frame, "searchAndOpenRecords", "contact", lookup_query(TABLES["contact"], forms), True)["value"])
+    assert sorted(r["fullname"] for r in found.values()) == ["Chris Lee", "Jim Glynn", "Maria Campbell", "Pat Lee"]
+    assert set(found["0"]) == {"contactid", "fullname", "mobilephone", "telephone1", "telephone2"}
+    jim = next(r for r in found.values() if r["fullname"] == "Jim Glynn")
+    assert jim["telephone1"] == "(555) 010-0250 ext. 12"  # a saved extension after the number
+    accounts = json.loads(cif(frame, "searchAndOpenRecords", "account", lookup_query(TABLES["account"], forms), True)["value"])
+    assert [r["name"] for r in accounts.values()] == ["Fabrikam, Inc."]
+
+    # OData: '' in a literal, not(), and/or and parentheses, null, LIKE wildcards and their escapes, $top.
+    def names(q, entity="contact"):
+        answer = cif(frame, "searchAndOpenRecords", entity, q, True)
+        assert answer["ok"], answer
+        return sorted(r.get("fullname") or r.get("name") for r in json.loads(answer["value"]).values())
+    assert names("?$filter=" + quote("fullname eq 'ann <B>o''neil</b>'", safe="")) == ["Ann <b>O'Neil</b>"]
+    assert names("?$filter=" + quote("startswith(fullname,'%lee') and not (telephone2 eq null)", safe="")) == \
+        ["Chris Lee", "Pat Lee"]
+    assert names("?$filter=" + quote("contains(telephone1,'[_]') or endswith(fullname,'[_]ay')", safe="")) == []
+    assert names("?$filter=" + quote("endswith(fullname,'M_Kay') or mobilephone eq '+15557654321'", safe="")) == \
+        ["Ann <b>O'Neil</b>", "Yvonne McKay"]
+    assert len(names("?$select=fullname&$top=2")) == 2
+    assert names("?$select=name&$filter=" + quote("telephone1 ne null", safe=""), "account") == \
+        ["Contoso Pharmaceuticals", "Fabrikam, Inc."]
+
+    # searchOnly false: one record opens, $search (or several records) opens the search page.
     encoded = "?$filter=" + quote("mobilephone eq '+15557654321'", safe="")
     ann = json.loads(cif(frame, "searchAndOpenRecords", "contact", encoded, False)["value"])
     assert ann["0"]["fullname"] == "Ann <b>O'Neil</b>"
     assert page.locator('#contacts tr[data-opened="true"] td').first.text_content() == "Ann <b>O'Neil</b>"
+    assert page.evaluate("() => cifHost.searchPage()") is None
+    searched = "?$select=fullname&$filter=" + quote("telephone2 eq '(555) 010-0300'", safe="") + "&$search=" + \
+        quote("(555) 010-0300", safe="")
+    assert cif(frame, "searchAndOpenRecords", "contact", searched, False)["ok"]
+    assert page.evaluate("() => cifHost.searchPage()") == {"searchText": "(555) 010-0300", "count": 2}
+    assert page.locator("#search-card .search-results tbody tr").all_text_contents() == \
+        ["Chris Leecontact(555) 010-0300", "Pat Leecontact+1 555-010-0399 · (555) 010-0300"]
 
-    bad = cif(frame, "searchAndOpenRecords", "contact", "?$filter=fullname eq 'x'", True)
-    assert bad["ok"] is False and bad["error"]["msdyn_name"] == "SearchAndOpenRecords"
-    other = cif(frame, "searchAndOpenRecords", "account", query, True)
-    assert other["ok"] is False and "account" in other["error"]["message"]
+    # Refused as Dataverse refuses them.
+    for q, text in (("?$filter=fax eq 'x'", "Could not find a property named 'fax' on type 'Microsoft.Dynamics.CRM.contact'."),
+                    ("?$select=fullname,emailaddress1", "property named 'emailaddress1'"),
+                    ("?$filter=fullname gt 'a'", "only eq and ne"),
+                    ("?$filter=fullname eq 'open", "unterminated string literal"),
+                    ("?$filter=(fullname eq 'a'", "expected ')'"),
+                    ("?$filter=fullname eq 'a' fullname", "Syntax error at 'fullname'"),
+                    ("?$orderby=fullname", "The query parameter $orderby is not supported"),
+                    ("?$top=0", "$top must be a whole number from 1 to 5000"),
+                    ("?$filter=%E0%A4%A", "not valid URL encoding"),
+                    ("?$top=1&$top=2", "specified more than once")):
+        bad = cif(frame, "searchAndOpenRecords", "contact", q, True)
+        assert bad["ok"] is False and text in bad["error"]["message"], (q, bad)
+        assert bad["error"]["msdyn_name"] == "SearchAndOpenRecords"
+    other = cif(frame, "searchAndOpenRecords", "lead", query, True)
+    assert other["ok"] is False and "lead" in other["error"]["message"]
+    assert cif(frame, "searchAndOpenRecords", "contact", query, "yes")["ok"] is False
+    assert page.locator("#cif-log .log-entry[data-state=error]").count() == 12  # the refusals above
 
 
 @pytest.mark.browser
@@ -341,6 +393,7 @@ def test_sessions_open_as_tabs_and_raise_switch_and_close(browser_context, stack
     assert view2.is_visible() and view2.locator(".template-name").text_content() == UNKNOWN
     assert view2.locator(".params tr").count() == len(second) and "unknown caller" in view2.text_content()
     assert view2.locator(".app-tab-title").all_text_contents() == ["Search: +15550000000"]
+    assert view2.locator(".search-results").get_attribute("data-count") == "0"  # the host's own search page
     sessions = page.evaluate("() => cifHost.sessions()")
     assert [(s["sessionId"], s["focused"]) for s in sessions] == [("session-1", False), ("session-2", True)]
 
@@ -389,15 +442,15 @@ def test_create_record_adds_a_task_and_bad_calls_reject(browser_context, stack):
 @pytest.mark.browser
 def test_click_to_act_raises_onclicktoact_for_registered_handlers_only(browser_context, stack):
     page, frame = open_host(browser_context, stack)
-    page.locator("#contacts button.phone", has_text="+15551234567").click()
+    page.locator("#contacts button.phone", has_text="+1 (555) 123-4567").click()
     payload = received(frame, "onclicktoact")[0]
     assert isinstance(payload, str)
-    event = json.loads(payload)
-    assert event == {"value": "+15551234567", "name": "Maria Campbell", "format": "Phone",
-                     "entityLogicalName": "contact", "entityId": event["entityId"]}
-    assert GUID.match(event["entityId"])
-    assert page.evaluate("() => cifHost.clickToAct('+15557654321')") is True
-    assert json.loads(received(frame, "onclicktoact", 2)[1])["name"] == "Ann <b>O'Neil</b>"
+    # CIF 2.0's eventData, exactly: the field's value, its logical name, its format, the table.
+    assert json.loads(payload) == {"value": "+1 (555) 123-4567", "name": "mobilephone", "format": "phone",
+                                   "entityLogicalName": "contact"}
+    assert page.evaluate("() => cifHost.clickToAct('555-010-0500')") is True
+    assert json.loads(received(frame, "onclicktoact", 2)[1]) == {"value": "555-010-0500", "name": "telephone1",
+                                                                  "format": "phone", "entityLogicalName": "account"}
     page.wait_for_function("() => cifHost.events().every(e => e.handled && e.handled.ok)")
 
     # No handler registered for onmodechanged: the host keeps the event to itself.
@@ -409,7 +462,7 @@ def test_click_to_act_raises_onclicktoact_for_registered_handlers_only(browser_c
     assert frame.evaluate("() => settle(CIF.removeHandler('onSessionSwitched', () => {}))")["ok"]
     assert "onSessionSwitched" not in page.evaluate("() => cifHost.handlers()")
     assert cif(frame, "setClickToAct", False)["ok"]
-    assert page.evaluate("() => cifHost.clickToAct('+15551234567')") is False
+    assert page.evaluate("() => cifHost.clickToAct('+1 (555) 123-4567')") is False
     assert page.text_content("#cta-state") == "Click-to-act: off"
     page.wait_for_timeout(200)
     assert [r["name"] for r in frame.evaluate("() => received")] == ["onclicktoact", "onclicktoact"]

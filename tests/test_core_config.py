@@ -37,7 +37,15 @@ def test_keys():
     assert REQUIRED == ("AdaptorFunctionUrl", "ClientId", "Authority", "Scope")
     assert OPTIONAL == {"NotificationTemplate": "cifad_voice_notification",
                         "SessionTemplate": "cifad_voice_identified_session",
-                        "DefaultSessionTemplate": "cifad_voice_unknown_session", "CallLogging": "on"}
+                        "DefaultSessionTemplate": "cifad_voice_unknown_session", "CallLogging": "on",
+                        "CallerTables": "contact"}
+
+
+def test_caller_tables_from_any_source_and_checked():
+    assert resolve_config(FULL, None).caller_tables == ("contact",)
+    assert resolve_config(FULL, {"CallerTables": "contact,account"}).caller_tables == ("contact", "account")
+    with missing("CallerTables", "names no table the widget can search: lead (contact, account)"):
+        resolve_config({**FULL, "CallerTables": "lead"}, None)
 
 
 def test_everything_from_the_query_with_default_templates():

@@ -1,5 +1,6 @@
 """Unit tests for adaptor_core.notifications: ReceiveNotification parsing, de-duplication,
-the contact lookup query, the CIF notifyEvent/createSession/createRecord inputs and the
+the caller as the lookup found it (none, one, several; the lookup itself:
+test_core_caller_match.py), the CIF notifyEvent/createSession/createRecord inputs and the
 ack sent back (docs/cif.md, docs/functions-api.md). Pure functions: literal inputs, exact outputs."""
 from __future__ import annotations
 
@@ -8,22 +9,21 @@ import re
 
 import pytest
 
+from adaptor_core.caller_match import TABLES as CALLER_TABLES
+from adaptor_core.caller_match import Caller, lookup_query, matching_records, parse_json_result
 from adaptor_core.config import WidgetConfig
 from adaptor_core.notifications import (
     MAX_FIELD,
-    Contact,
     CreateSession,
     CreateTask,
     Deduper,
+    Lookup,
     Notification,
     NotificationError,
     NotifyResult,
     ack,
-    first_contact,
-    lookup_query,
+    caller_name,
     notify_input,
-    odata_string,
-    parse_json_result,
     parse_notification,
     parse_notify_result,
     plan_outcome,
@@ -34,7 +34,9 @@ CONFIG = WidgetConfig("https://functions.example", "client-id", "https://login.e
 CUSTOM = WidgetConfig("https://functions.example", "client-id", "https://login.example/tenant", "api://x/.default",
                       NotificationTemplate="my_notification", SessionTemplate="my_known", DefaultSessionTemplate="my_unknown")
 CALL = Notification("+15551234567", "VIP caller", "m-1", "i-1", "voice")
-ANN = Contact("c0ffee00-0000-0000-0000-000000000001", "Ann Lee")
+ANN = Lookup((Caller("contact", "c0ffee00-0000-0000-0000-000000000001", "Ann Lee", "+1 (555) 123-4567"),))
+NOBODY = Lookup()
+LEES = Lookup((Caller("contact", "c1", "Chris Lee", "(555) 123-4567"), Caller("contact", "c2", "Pat Lee", "(555) 123-4567")))
 
 
 def error(message: str):
@@ -176,39 +178,6 @@ def test_dedupe_zero_capacity_remembers_nothing():
     assert d.first_time("a") is True
 
 
-# --- OData lookup -----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("value, expected", [
-    ("+15551234567", "%2B15551234567"),
-    ("555 1234", "555%201234"),
-    ("O'Brien", "O%27%27Brien"),
-    ("''", "%27%27%27%27"),
-    ("a&b=c/d?e#f", "a%26b%3Dc%2Fd%3Fe%23f"),
-    ("Zoë", "Zo%C3%AB"),
-    ("%27", "%2527"),  # an already-encoded quote is data, not a quote
-    ("", ""),
-])
-def test_odata_string(value, expected):
-    assert odata_string(value) == expected
-
-
-def test_odata_doubles_quotes_before_encoding():
-    # encoding first would hide the quote from the doubling (one %27 instead of two)
-    assert odata_string("x'y").count("%27") == 2
-
-
-def test_lookup_query_exact():
-    assert lookup_query("+15551234567") == \
-        "?$select=contactid,fullname,mobilephone&$filter=mobilephone eq '%2B15551234567'"
-
-
-def test_lookup_query_cannot_be_broken_out_of():
-    q = lookup_query("1' or 1 eq 1 or mobilephone eq '2")
-    assert q == ("?$select=contactid,fullname,mobilephone&$filter=mobilephone eq "
-                 "'1%27%27%20or%201%20eq%201%20or%20mobilephone%20eq%20%27%272'")
-    assert q.count("'") == 2 and q.count("&") == 1
-
-
 # --- CIF results ------------------------------------------------------------------------------
 
 def test_parse_json_result_text():
@@ -252,51 +221,27 @@ def test_parse_json_result_error_quotes_at_most_80_characters():
     assert str(info.value) == f"CIF returned text that is not JSON: {'x' * 80!r}"
 
 
-def test_first_contact_from_records_keyed_by_index_as_json_text():
-    text = json.dumps({"0": {"contactid": "id-0", "fullname": "Ann Lee", "mobilephone": "+1"},
-                       "1": {"contactid": "id-1", "fullname": "Bob"}})
-    assert first_contact(text) == Contact("id-0", "Ann Lee")
+def test_the_caller_is_the_one_matching_record_else_nobody():
+    assert ANN.caller == ANN.callers[0] and NOBODY.caller is None and LEES.caller is None
 
 
-def test_first_contact_prefers_key_0_over_insertion_order():
-    assert first_contact({"1": {"contactid": "id-1", "fullname": "B"}, "0": {"contactid": "id-0", "fullname": "A"}}) \
-        == Contact("id-0", "A")
+def test_caller_name_is_the_record_else_the_number_and_how_many_match():
+    assert caller_name(CALL, ANN) == "Ann Lee"
+    assert caller_name(CALL, NOBODY) == "+15551234567"
+    assert caller_name(CALL, LEES) == "+15551234567 (2 matching contacts)"
+    nameless = Lookup((Caller("account", "a1", "", "+15551234567"),))
+    assert caller_name(CALL, nameless) == "+15551234567"
 
 
-def test_first_contact_without_key_0_takes_the_first_record():
-    assert first_contact({"5": {"contactid": "id-5", "fullname": "E"}, "7": {"contactid": "id-7"}}) == \
-        Contact("id-5", "E")
-
-
-def test_first_contact_from_a_list():
-    assert first_contact([{"contactid": "a", "fullname": "A"}, {"contactid": "b"}]) == Contact("a", "A")
-
-
-def test_first_contact_from_value_wrapping():
-    assert first_contact({"value": [{"contactid": "a", "fullname": "A"}]}) == Contact("a", "A")
-    assert first_contact('{"value":"{\\"0\\":{\\"contactid\\":\\"a\\",\\"fullname\\":\\"A\\"}}"}') == \
-        Contact("a", "A")
-
-
-def test_first_contact_missing_name_is_empty():
-    assert first_contact({"0": {"contactid": "a"}}) == Contact("a", "")
-    assert first_contact({"0": {"contactid": "a", "fullname": None}}) == Contact("a", "")
-
-
-def test_first_contact_id_becomes_text():
-    assert first_contact({"0": {"contactid": 42, "fullname": "N"}}) == Contact("42", "N")
-
-
-@pytest.mark.parametrize("result", ["{}", "[]", {}, [], None, '{"value":[]}', "5", '"text"',
-                                    {"0": {"fullname": "No Id"}}, {"0": {"contactid": "", "fullname": "X"}},
-                                    {"0": "id-0"}, [None]])
-def test_first_contact_none_found(result):
-    assert first_contact(result) is None
-
-
-def test_first_contact_refuses_text_that_is_not_json():
-    with pytest.raises(NotificationError):
-        first_contact("<html>")
+def test_parse_reads_the_forms_the_functions_send():
+    n = parse_notification({"PhoneNumber": "(555) 123-4567", "PhoneNumberE164": "+15551234567",
+                            "PhoneNumberForms": ["+15551234567", 5, "", "(555) 123-4567"]})
+    assert (n.e164, n.forms, n.search_forms) == ("+15551234567", ("+15551234567", "(555) 123-4567"),
+                                                 ("+15551234567", "(555) 123-4567"))
+    sent_as_is = parse_notification({"PhoneNumber": "555", "PhoneNumberForms": "not a list"})
+    assert (sent_as_is.e164, sent_as_is.forms, sent_as_is.search_forms) == (None, (), ("555",))
+    many = parse_notification({"PhoneNumber": "1", "PhoneNumberForms": [str(i) for i in range(100)]})
+    assert len(many.forms) == 32
 
 
 # --- notifyEvent input -------------------------------------------------------------------------
@@ -310,6 +255,7 @@ def test_template_parameters_known_caller():
         "customerRecordId": "c0ffee00-0000-0000-0000-000000000001",
         "extn_media_type": 1,
         "extn_phonenumber": "+15551234567",
+        "extn_searchtext": "+1 (555) 123-4567",
         "extn_interactionid": "i-1",
         "extn_comment": "VIP caller",
         "extn_subject": "Phone call from Ann Lee",
@@ -317,21 +263,36 @@ def test_template_parameters_known_caller():
 
 
 def test_template_parameters_unknown_caller():
-    assert template_parameters(CALL, None) == {
+    assert template_parameters(CALL, NOBODY) == {
         "customerName": "+15551234567",
         "customerEntityName": "contact",
         "customerRecordId": "",
         "extn_media_type": 1,
         "extn_phonenumber": "+15551234567",
+        "extn_searchtext": "+15551234567",
         "extn_interactionid": "i-1",
         "extn_comment": "VIP caller",
         "extn_subject": "Phone call from +15551234567",
     }
 
 
+def test_template_parameters_several_callers_search_for_the_number_as_they_save_it():
+    params = template_parameters(CALL, LEES)
+    assert params["customerName"] == "+15551234567 (2 matching contacts)"
+    assert (params["customerRecordId"], params["extn_searchtext"]) == ("", "(555) 123-4567")
+    account = Lookup((Caller("account", "a1", "Contoso", "+1 555-123-4567"),))
+    assert template_parameters(CALL, account)["customerEntityName"] == "account"
+
+
+def test_template_parameters_search_for_the_e164_number_when_the_functions_read_it():
+    n = parse_notification({"PhoneNumber": "(555) 123-4567", "PhoneNumberE164": "+15551234567"})
+    assert template_parameters(n, NOBODY)["extn_searchtext"] == "+15551234567"
+    assert template_parameters(n, NOBODY)["extn_phonenumber"] == "(555) 123-4567"
+
+
 def test_template_parameters_interaction_id_falls_back_to_message_id():
-    assert template_parameters(Notification("+1", "", "m-1", None, "voice"), None)["extn_interactionid"] == "m-1"
-    assert template_parameters(Notification("+1", "", None, None, "voice"), None)["extn_interactionid"] == ""
+    assert template_parameters(Notification("+1", "", "m-1", None, "voice"), NOBODY)["extn_interactionid"] == "m-1"
+    assert template_parameters(Notification("+1", "", None, None, "voice"), NOBODY)["extn_interactionid"] == ""
 
 
 def test_case_title_is_the_messages_subject_on_one_line_within_200_characters():
@@ -345,7 +306,7 @@ def test_case_title_is_the_messages_subject_on_one_line_within_200_characters():
 
 @pytest.mark.parametrize("media, origin", [("voice", 1), ("Phone", 1), ("email", 2), ("web", 3), ("fax", 1)])
 def test_case_origin_is_the_caseorigincode_option_value(media, origin):
-    assert template_parameters(Notification("+1", "", "m", None, media), None)["extn_media_type"] == origin
+    assert template_parameters(Notification("+1", "", "m", None, media), NOBODY)["extn_media_type"] == origin
 
 
 def test_notify_input():
@@ -353,7 +314,7 @@ def test_notify_input():
         "templateName": "cifad_voice_notification",
         "templateParameters": template_parameters(CALL, ANN),
     }
-    assert notify_input(CALL, None, CUSTOM)["templateName"] == "my_notification"
+    assert notify_input(CALL, NOBODY, CUSTOM)["templateName"] == "my_notification"
     assert "cancellationToken" not in notify_input(CALL, ANN, CONFIG)
     assert notify_input(CALL, ANN, CONFIG, "m-1") == dict(notify_input(CALL, ANN, CONFIG), cancellationToken="m-1")
 
@@ -399,13 +360,19 @@ def test_accept_creates_a_session_for_a_known_caller(reason):
 
 
 def test_accept_creates_a_default_session_for_an_unknown_caller():
-    assert plan_outcome(NotifyResult("Accept", "Accept"), CALL, None, CONFIG) == CreateSession(
-        {"templateName": "cifad_voice_unknown_session", "templateParameters": template_parameters(CALL, None)})
+    assert plan_outcome(NotifyResult("Accept", "Accept"), CALL, NOBODY, CONFIG) == CreateSession(
+        {"templateName": "cifad_voice_unknown_session", "templateParameters": template_parameters(CALL, NOBODY)})
+
+
+def test_accept_with_several_callers_opens_the_search_page_session():
+    plan = plan_outcome(NotifyResult("Accept", "Accept"), CALL, LEES, CONFIG)
+    assert plan.input["templateName"] == "cifad_voice_unknown_session"
+    assert plan.input["templateParameters"]["extn_searchtext"] == "(555) 123-4567"
 
 
 def test_accept_uses_configured_session_templates():
     assert plan_outcome(NotifyResult("Accept", "Accept"), CALL, ANN, CUSTOM).input["templateName"] == "my_known"
-    assert plan_outcome(NotifyResult("Accept", "Accept"), CALL, None, CUSTOM).input["templateName"] == "my_unknown"
+    assert plan_outcome(NotifyResult("Accept", "Accept"), CALL, NOBODY, CUSTOM).input["templateName"] == "my_unknown"
 
 
 def test_reject_declined_creates_a_task_and_acks_rejected():
@@ -419,13 +386,13 @@ def test_reject_declined_creates_a_task_and_acks_rejected():
 
 @pytest.mark.parametrize("reason", ["NotificationQueueLimitExceeded", "NotificationQueueTimeLimitExceeded"])
 def test_reject_by_the_queue_is_rejected_too(reason):
-    plan = plan_outcome(NotifyResult("Reject", reason), CALL, None, CONFIG)
+    plan = plan_outcome(NotifyResult("Reject", reason), CALL, NOBODY, CONFIG)
     assert plan.outcome == "Rejected"
     assert json.loads(plan.data)["subject"] == f"Reject - {reason}"
 
 
 def test_timeout_creates_a_task_and_acks_missed():
-    plan = plan_outcome(NotifyResult("Timeout", "DisplayTimeout"), CALL, None, CONFIG)
+    plan = plan_outcome(NotifyResult("Timeout", "DisplayTimeout"), CALL, NOBODY, CONFIG)
     assert plan == CreateTask("task", json.dumps({"subject": "Timeout - DisplayTimeout",
                                                   "description": "Call from +15551234567 (+15551234567). VIP caller"}),
                               "Missed")
@@ -433,7 +400,7 @@ def test_timeout_creates_a_task_and_acks_missed():
 
 def test_task_description_without_comments_has_no_trailing_space():
     n = Notification("+1", "", "m", None, "voice")
-    plan = plan_outcome(NotifyResult("Timeout", "DisplayTimeout"), n, None, CONFIG)
+    plan = plan_outcome(NotifyResult("Timeout", "DisplayTimeout"), n, NOBODY, CONFIG)
     assert json.loads(plan.data)["description"] == "Call from +1 (+1)."
 
 
@@ -471,8 +438,11 @@ def test_ack_reason_is_truncated_to_1024():
 def test_end_to_end_mapping_for_a_rejected_call():
     """ReceiveNotification argument → lookup → notify → plan → ack, as the widget glue chains them."""
     n = parse_notification('{"PhoneNumber":"+1 (555) O\'Neil","comments":"x","messageId":"m-7"}')
-    assert lookup_query(n.phone).endswith("eq '%2B1%20%28555%29%20O%27%27Neil'")
-    contact = first_contact('{"0":{"contactid":"c-7","fullname":"Pat O\'Neil"}}')
+    assert "startswith(mobilephone,'%2B1%20%28555%29%20O%27%27Neil')" in lookup_query(CALLER_TABLES["contact"],
+                                                                                        n.search_forms)
+    contact = Lookup(tuple(matching_records(CALLER_TABLES["contact"],
+                                            '{"0":{"contactid":"c-7","fullname":"Pat O\'Neil",'
+                                            '"mobilephone":"+1 (555) O\'Neil"}}', n.search_forms)))
     assert notify_input(n, contact, CONFIG)["templateParameters"]["customerRecordId"] == "c-7"
     result = parse_notify_result('{"value":{"actionName":"Reject","responseReason":"DeclinedByAgent"}}')
     plan = plan_outcome(result, n, contact, CONFIG)

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from adaptor_core import template_parameters as tp
 from adaptor_core.config import OPTIONAL
-from adaptor_core.notifications import Contact, parse_notification, template_parameters
+from adaptor_core.notifications import Caller, Lookup, parse_notification, template_parameters
 from tools.solution import read_sources
 from tools.solution.components import load, template_placeholders
 from tools.solution.packager import fill
 
 SOLUTION = load(fill(read_sources(), "https://example.test/widget/"))
 CALL = parse_notification({"PhoneNumber": "+15551234567", "comments": "Billing question", "messageId": "m-1"})
-ANN = Contact("c0ffee00-0000-0000-0000-000000000001", "Ann Lee")
+ANN = Lookup((Caller("contact", "c0ffee00-0000-0000-0000-000000000001", "Ann Lee", "+15551234567"),))
 
 
 def test_widget_sends_exactly_the_declared_parameters():
-    assert set(template_parameters(CALL, ANN)) == set(tp.PARAMETERS) == set(template_parameters(CALL, None))
+    assert set(template_parameters(CALL, ANN)) == set(tp.PARAMETERS) == set(template_parameters(CALL, Lookup()))
 
 
 def test_every_placeholder_is_a_parameter_the_widget_sends_and_every_parameter_is_used():

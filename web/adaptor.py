@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from signin import BrowserSignIn
 
 from adaptor_core import connection as hub
+from adaptor_core.caller_match import TABLES, Caller, lookup_query, matching_records, several
 from adaptor_core.config import WidgetConfig
 from adaptor_core.errors import NotificationError
 from adaptor_core.hub_methods import CANCEL_NOTIFICATION, RECEIVE_NOTIFICATION, REPORT_PRESENCE, SEND_MESSAGE, Handlers
@@ -26,10 +27,9 @@ from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
 from adaptor_core.notifications import (
     CreateSession,
     Deduper,
+    Lookup,
     Notification,
     ack,
-    first_contact,
-    lookup_query,
     notify_input,
     parse_notification,
     parse_notify_result,
@@ -362,16 +362,17 @@ class Adaptor:
         from cif import CifError
 
         try:
-            contact = first_contact(await self.cif.call("searchAndOpenRecords", "contact",
-                                                        lookup_query(n.phone), True))
-            if contact:
-                row.item.firstChild.textContent = f"{contact.full_name} · {n.phone}"
+            lookup = await self.look_up_caller(n)
+            if lookup.caller:
+                row.item.firstChild.textContent = f"{lookup.caller.name} · {n.phone}"
+            elif lookup.callers:
+                row.item.firstChild.textContent = f"{several(lookup.callers)} · {n.phone}"
             notified[0] = True
-            result = parse_notify_result(await self.cif.call("notifyEvent", notify_input(n, contact, self.config, token),
+            result = parse_notify_result(await self.cif.call("notifyEvent", notify_input(n, lookup, self.config, token),
                                                              correlation_id(token), token))
             self.ringing.finish(n.key)
             self._ringing_tasks.pop(n.key or "", None)  # answered here: a withdrawal now changes nothing
-            plan = plan_outcome(result, n, contact, self.config)
+            plan = plan_outcome(result, n, lookup, self.config)
             if isinstance(plan, CreateSession):
                 session_id = await self.cif.call("createSession", plan.input)
             else:
@@ -384,17 +385,17 @@ class Adaptor:
         row.outcome(plan.outcome)
         self.acknowledge_message_received(n, plan.outcome, f"{result.action}/{result.reason}")
         if isinstance(plan, CreateSession) and self.config.call_logging:
-            await self._log_call(n, contact, str(session_id), row, plan.outcome)
+            await self._log_call(n, lookup.caller, str(session_id), row, plan.outcome)
 
-    async def _log_call(self, n: Notification, contact, session_id: str, row, outcome: str) -> None:
+    async def _log_call(self, n: Notification, caller: Caller | None, session_id: str, row, outcome: str) -> None:
         """The accepted call's phone call activity, tied to its session (completed in
         on_session_closed); a failure shows on the call's row, the call stays accepted."""
         from cif import CifError
 
         started = time.time()
-        regarding = ("contact", contact.contact_id) if contact else None
+        regarding = (caller.entity, caller.record_id) if caller else None  # the one matching contact or account
         try:
-            data = phonecall_record(n, regarding, contact.full_name if contact else None, started)
+            data = phonecall_record(n, regarding, caller.name if caller else None, started)
             activity_id = created_id(await self.cif.call("createRecord", PHONECALL, data))
         except (CifError, NotificationError) as exc:
             row.outcome(f"{outcome} (not logged: {exc})")
@@ -415,6 +416,16 @@ class Adaptor:
             await self.cif.call("updateRecord", PHONECALL, activity_id, data)
         except CifError as exc:
             print(f"adaptor: completing phone call {activity_id}: {exc}", file=sys.stderr)
+
+    async def look_up_caller(self, n: Notification) -> Lookup:
+        """The records of the configured tables whose phone fields hold the caller's number
+        (adaptor_core/caller_match.py), one searchAndOpenRecords per table."""
+        callers = []
+        for name in self.config.caller_tables:
+            table = TABLES[name]
+            result = await self.cif.call("searchAndOpenRecords", name, lookup_query(table, n.search_forms), True)
+            callers += matching_records(table, result, n.search_forms)
+        return Lookup(tuple(callers))
 
     # seed: acknowledgeMessageReceived (kept until the service answers; sent after a reconnect)
     def acknowledge_message_received(self, n: Notification, outcome: str, reason: str | None = None) -> None:

@@ -28,6 +28,7 @@ from ..config import Config
 from ..errors import ApiError, StoreConflict
 from ..jsonbody import require_sendable
 from ..log import log_event
+from ..phone import caller_number
 from ..store import Connection, Message, MessageStatus, Presence, Store
 from .http import FunctionRequest, FunctionResponse, field_ci, want_str
 from .signalr_rest import SignalRRest, SignalRUnavailable
@@ -127,6 +128,12 @@ class Functions:
             raise ApiError(422, "invalid_field", f"'ttlSeconds' must be an integer from 0 to {MAX_TTL}.")
 
         payload["messageId"] = message_id
+        # What the widget searches Dataverse's phone fields for (docs/cif.md, "Caller matching");
+        # a number libphonenumber can't read is still delivered, matched as sent.
+        caller = caller_number(field_ci(payload, "PhoneNumber"), self.config.phone_region)
+        for key in [k for k in payload if k.lower() in ("phonenumbere164", "phonenumberforms")]:
+            del payload[key]  # ours, not a sender's
+        payload["PhoneNumberE164"], payload["PhoneNumberForms"] = caller.e164, list(caller.forms)
         now = self.clock()
         message = Message(message_id, user_id, self.config.hub, json.dumps(payload, separators=(",", ":")),
                           MessageStatus.QUEUED, created=now, expires=now + ttl)

@@ -34,7 +34,6 @@
     clickToAct: false,
     mode: 1,
     handlers: new Map(), // event name → number of registered handler functions
-    contacts: [],
     notifications: [], // pending, oldest first
     sessions: [],
     tasks: [], // every created record (tasks and phone calls), newest last
@@ -274,10 +273,10 @@
 
   // --- the API -----------------------------------------------------------------------------
 
-  var contactsReady = fetch("/cifhost/static/contacts.json", { cache: "no-cache" })
-    .then(function (r) { if (!r.ok) throw new Error("contacts.json: HTTP " + r.status); return r.json(); })
-    .then(function (list) { state.contacts = list; renderContacts(); })
-    .catch(function (err) { console.error("CIF host: cannot load contacts", err); });
+  var dataverse = window.LocalDataverse; // dataverse.js: the seeded tables and their OData queries
+  var recordsReady = dataverse.ready
+    .then(function () { renderRecords(); })
+    .catch(function (err) { console.error("CIF host: cannot load the seeded records", err); });
 
   var API = {
     setClickToAct: function (args) {
@@ -315,18 +314,24 @@
 
     searchAndOpenRecords: function (args) {
       var entity = args[0], query = args[1], searchOnly = args[2];
-      if (typeof entity !== "string" || entity.toLowerCase() !== "contact") {
-        fail("searchAndOpenRecords", "entity " + display(entity) + " is not in the local host's tables (only contact)");
-      }
-      if (typeof query !== "string") fail("searchAndOpenRecords", "the query must be a string");
-      var phone = mobilephoneFilter(query);
-      return contactsReady.then(function () {
-        var matches = state.contacts.filter(function (c) { return phone === null || c.mobilephone === phone; });
+      if (typeof searchOnly !== "boolean") fail("searchAndOpenRecords", "searchOnly must be true or false");
+      return recordsReady.then(function () {
+        var found;
+        try {
+          found = dataverse.query(entity, query);
+        } catch (err) {
+          if (err instanceof dataverse.QueryError) fail("searchAndOpenRecords", err.message);
+          throw err;
+        }
         var result = {};
-        matches.forEach(function (c, i) {
-          result[String(i)] = { contactid: c.contactid, fullname: c.fullname, mobilephone: c.mobilephone };
-        });
-        if (searchOnly === false && matches.length === 1) openContact(matches[0]);
+        found.records.forEach(function (r, i) { result[String(i)] = r; });
+        if (searchOnly === false) {
+          // As CIF: $search opens the search page with its text; else one record opens, several a search page.
+          var name = entity.toLowerCase(), key = dataverse.tables[name].key;
+          if (found.search !== null) showSearch(found.search, [name]);
+          else if (found.records.length === 1) openRecord(name, found.records[0][key]);
+          else if (found.records.length > 1) showSearch("", [name], found.records.map(function (r) { return r[key]; }));
+        }
         return JSON.stringify(result);
       });
     },
@@ -420,28 +425,6 @@
     return name;
   }
 
-  /** The phone of `$filter=mobilephone eq '<value>'` (URL-decoded, then OData '' → '),
-   *  or null when the query has no $filter (all contacts). */
-  function mobilephoneFilter(query) {
-    var filter = null;
-    query.replace(/^\?/, "").split("&").forEach(function (part) {
-      if (!part) return;
-      var eq = part.indexOf("=");
-      var key, value;
-      try {
-        key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
-        value = eq < 0 ? "" : decodeURIComponent(part.slice(eq + 1));
-      } catch (e) {
-        fail("searchAndOpenRecords", "the query is not valid URL encoding");
-      }
-      if (key.toLowerCase() === "$filter") filter = value;
-    });
-    if (filter === null) return null;
-    var m = /^\s*mobilephone\s+eq\s+'((?:[^']|'')*)'\s*$/i.exec(filter);
-    if (!m) fail("searchAndOpenRecords", "the local host only understands $filter=mobilephone eq '<value>'");
-    return m[1].replace(/''/g, "'");
-  }
-
   /** A cancellationToken: absent (null), or a non-empty string of at most 256 characters. */
   function tokenArg(value) {
     if (value === undefined || value === null) return null;
@@ -489,11 +472,10 @@
     return entity;
   }
 
-  /** The records a lookup may bind to, by entity set (the seeded contacts, accounts if any). */
+  /** The records a lookup may bind to, by entity set (the seeded contacts and accounts). */
   function boundRecord(entitySet, id) {
-    var list = entitySet === "contacts" ? state.contacts : (state.accounts || []);
-    var key = entitySet === "contacts" ? "contactid" : "accountid";
-    return list.find(function (r) { return r[key] === id; }) || null;
+    var t = dataverse.tables[entitySet === "contacts" ? "contact" : "account"];
+    return t.rows.find(function (r) { return r[t.key] === id; }) || null;
   }
 
   /** `data` (JSON text) as checked column values; creating needs the required columns and
@@ -726,7 +708,7 @@
 
   /** One application tab of a session: a new record's form, a record, or a search. */
   function tabView(tab, index) {
-    var rows = [];
+    var rows = [], extra = null;
     function row(label, value, field) {
       rows.push(el("tr", {}, [el("th", { text: label }), el("td", { text: display(value), data: { field: field } })]));
     }
@@ -744,6 +726,7 @@
     } else if (tab.pageType === PAGE_SEARCH) {
       kind = "Search";
       row("Search for", tab.parameters.searchText, "searchText");
+      extra = searchResults(display(tab.parameters.searchText), null, null);
     } else {
       kind = "Page type " + tab.pageType;
     }
@@ -751,6 +734,7 @@
       el("h2", { className: "app-tab-title", text: tab.title || tab.name }),
       el("p", { className: "app-tab-kind", text: kind + (index === 0 ? " · anchor tab" : "") }),
       el("table", { className: "grid" }, [el("tbody", {}, rows)]),
+      extra,
     ]);
   }
 
@@ -822,36 +806,86 @@
       el("div", { className: "description", text: display(record.description) }));
   }
 
-  function renderContacts() {
-    var tbody = document.querySelector("#contacts tbody");
-    tbody.replaceChildren();
-    state.contacts.forEach(function (c) {
-      tbody.append(el("tr", { data: { contactId: c.contactid } }, [
-        el("td", { text: c.fullname }),
-        el("td", {}, [el("button", { className: "link phone", text: c.mobilephone, attrs: { type: "button", title: "Call " + c.mobilephone },
-                                     on: { click: function () { clickToAct(c); } } })]),
-      ]));
+  // Labels of the phone columns as Dynamics' forms show them.
+  var PHONE_LABELS = {
+    contact: { mobilephone: "Mobile Phone", telephone1: "Business Phone", telephone2: "Home Phone" },
+    account: { telephone1: "Main Phone", telephone2: "Other Phone" },
+  };
+
+  /** A phone column's value as Dynamics shows it on a form: a click-to-act link. */
+  function phoneCell(entity, row, column) {
+    var value = row[column];
+    if (typeof value !== "string" || !value) return el("td", { text: "—" });
+    return el("td", {}, [el("button", {
+      className: "link phone", text: value,
+      attrs: { type: "button", title: "Call " + value + " (" + PHONE_LABELS[entity][column] + ")" },
+      data: { entity: entity, column: column },
+      on: { click: function () { clickToAct(entity, row, column); } },
+    })]);
+  }
+
+  function renderRecords() {
+    [["contact", "#contacts"], ["account", "#accounts"]].forEach(function (pair) {
+      var entity = pair[0], t = dataverse.tables[entity];
+      var tbody = document.querySelector(pair[1] + " tbody");
+      tbody.replaceChildren();
+      t.rows.forEach(function (row) {
+        tbody.append(el("tr", { data: { recordId: row[t.key], entity: entity } },
+                        [el("td", { text: row[t.primaryName] })].concat(t.phones.map(function (c) { return phoneCell(entity, row, c); }))));
+      });
     });
   }
 
-  function openContact(contact) {
-    document.querySelectorAll("#contacts tr[data-opened]").forEach(function (row) { delete row.dataset.opened; });
-    var row = Array.prototype.find.call(document.querySelectorAll("#contacts tbody tr"),
-                                        function (r) { return r.dataset.contactId === contact.contactid; });
+  /** searchAndOpenRecords with searchOnly false and one result: the record opens (Home shows it). */
+  function openRecord(entity, id) {
+    document.querySelectorAll("tr[data-opened]").forEach(function (row) { delete row.dataset.opened; });
+    var row = Array.prototype.find.call(document.querySelectorAll("#home-view tbody tr"),
+                                        function (r) { return r.dataset.entity === entity && r.dataset.recordId === id; });
     if (row) row.dataset.opened = "true";
   }
 
-  function clickToAct(contact) {
+  /** The search page's results for `text` (categorized search: names and phones that begin
+   *  with it), or the records `ids` when a query named them. */
+  function searchResults(text, entities, ids) {
+    var hits = ids ? dataverse.quickFind("*", entities).filter(function (h) { return ids.indexOf(h.id) >= 0; })
+                   : dataverse.quickFind(text, entities);
+    var rows = hits.map(function (h) {
+      var t = dataverse.tables[h.entity];
+      var phones = t.phones.map(function (c) { return h.row[c]; }).filter(function (v) { return v; }).join(" · ");
+      return el("tr", { data: { entity: h.entity, recordId: h.id } }, [
+        el("td", { text: h.name }), el("td", { className: "entity", text: h.entity }), el("td", { text: phones }),
+      ]);
+    });
+    return el("div", { className: "search-results", data: { searchText: text, count: String(hits.length) } }, [
+      el("p", { className: "search-count", text: hits.length + (hits.length === 1 ? " result" : " results") +
+                                                  (text ? " for " + text : "") }),
+      el("table", { className: "grid" }, [el("tbody", {}, rows)]),
+    ]);
+  }
+
+  /** searchAndOpenRecords' search page (searchOnly false): shown on Home. */
+  function showSearch(text, entities, ids) {
+    var card = document.getElementById("search-card");
+    card.hidden = false;
+    document.getElementById("search-box").value = text;
+    card.querySelector(".search-results").replaceWith(searchResults(text, entities, ids));
+    focusSession(null, false);
+  }
+
+  document.getElementById("search-box").addEventListener("input", function (e) {
+    var card = document.getElementById("search-card");
+    card.querySelector(".search-results").replaceWith(searchResults(e.target.value, null, null));
+  });
+
+  function clickToAct(entity, row, column) {
     if (!state.clickToAct) {
       var hint = document.getElementById("cta-hint");
       hint.dataset.flash = "true";
       setTimeout(function () { delete hint.dataset.flash; }, 1200);
       return false;
     }
-    return raise("onclicktoact", {
-      value: contact.mobilephone, name: contact.fullname, format: "Phone",
-      entityLogicalName: "contact", entityId: contact.contactid,
-    });
+    // CIF 2.0's eventData, exactly: the field's value, its logical name, its format, the table.
+    return raise("onclicktoact", { value: row[column], name: column, format: "phone", entityLogicalName: entity });
   }
 
   // --- panel mode, status chips --------------------------------------------------------------
@@ -958,10 +992,22 @@
     withdrawn: function () { return state.withdrawn.slice(); },
     presence: function () { return Object.assign({}, state.presence); },
     setPresence: function (text) { return changePresence(text); }, // as the agent picks it in the selector
+    /** Click the first phone field (contacts, then accounts) saved as `phone`. */
     clickToAct: function (phone) {
-      var contact = state.contacts.find(function (c) { return c.mobilephone === phone; });
-      if (!contact) throw new Error("no contact with mobile phone " + phone);
-      return clickToAct(contact);
+      var entities = ["contact", "account"];
+      for (var i = 0; i < entities.length; i++) {
+        var t = dataverse.tables[entities[i]];
+        for (var j = 0; j < t.rows.length; j++) {
+          var column = t.phones.find(function (c) { return t.rows[j][c] === phone; });
+          if (column) return clickToAct(entities[i], t.rows[j], column);
+        }
+      }
+      throw new Error("no record has a phone field saved as " + phone);
+    },
+    searchPage: function () {
+      var card = document.getElementById("search-card");
+      var results = card.querySelector(".search-results");
+      return card.hidden ? null : { searchText: results.dataset.searchText, count: Number(results.dataset.count) };
     },
     switchSession: function (id) { return focusSession(id, true); },
     closeSession: function (id) { return closeSession(id); },
@@ -974,7 +1020,7 @@
     mode: function () { return state.mode; },
     clickToActEnabled: function () { return state.clickToAct; },
     templates: function () { return TEMPLATES; },
-    contactsLoaded: function () { return contactsReady.then(function () { return state.contacts.length; }); },
+    contactsLoaded: function () { return recordsReady.then(function () { return dataverse.tables.contact.rows.length; }); },
   };
 
   renderStatus();
