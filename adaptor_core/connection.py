@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 from . import hub_protocol as hp
@@ -93,13 +94,25 @@ class Deliver:
 
 
 @dataclass(frozen=True)
+class Answered:
+    """The server's Completion of an invocation sent with invoke_until_answered: its
+    `result`, or its `error` (then `final` says whether it is given up: otherwise it is sent
+    again after the next handshake)."""
+    target: str
+    arguments: list
+    result: Any = None
+    error: str | None = None
+    final: bool = True
+
+
+@dataclass(frozen=True)
 class StateChanged:
     state: str
     reason: str | None = None
     retry_in: float | None = None
 
 
-Action = Negotiate | OpenSocket | SendText | CloseSocket | Connected | Deliver | StateChanged
+Action = Negotiate | OpenSocket | SendText | CloseSocket | Connected | Deliver | Answered | StateChanged
 
 
 def websocket_url(client_url: str, connection_token: str, access_token: str | None) -> str:
@@ -316,9 +329,12 @@ class HubConnection:
             return [Deliver(message), self._send(hp.encode(refusal), now)]
         if isinstance(message, hp.Completion):
             item = self._outbox.get(message.invocation_id)
-            if item is not None and (message.error is None or item.sends >= MAX_SENDS):
+            if item is None:
+                return []
+            final = message.error is None or item.sends >= MAX_SENDS
+            if final:
                 del self._outbox[message.invocation_id]
-            return []
+            return [Answered(item.target, item.arguments, message.result, message.error, final)]
         if isinstance(message, hp.Close):
             if message.allow_reconnect:
                 reason = f"server closed: {message.error}" if message.error else "server closed the connection"

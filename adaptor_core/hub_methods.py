@@ -22,6 +22,9 @@ CANCEL_NOTIFICATION = "CancelNotification"
 # The agent's CIF presence: widget → functions: [{"presenceText", "basePresenceStatus"?,
 # "presenceId"?}] — presence.PresenceReport
 REPORT_PRESENCE = "reportPresence"
+# click-to-dial (docs/functions-api.md, "Click-to-dial"; the shapes: dialing.py)
+REQUEST_DIAL = "requestDial"  # widget → functions: [dial request] (a click on a phone number)
+RECEIVE_DIAL_STATUS = "ReceiveDialStatus"  # server → widget: [dial status] (to every connection of the agent)
 
 
 def message_object(value: Any, name: str = "the notification") -> dict:

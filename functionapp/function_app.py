@@ -19,7 +19,7 @@ for candidate in (Path(__file__).resolve().parent, Path(__file__).resolve().pare
         sys.path.insert(0, str(candidate))
         break
 
-from adaptor_core.hub_methods import REPORT_PRESENCE, SEND_MESSAGE  # noqa: E402
+from adaptor_core.hub_methods import REPORT_PRESENCE, REQUEST_DIAL, SEND_MESSAGE  # noqa: E402
 from server import upstream  # noqa: E402
 from server.config import azure_setup  # noqa: E402
 from server.errors import ApiError  # noqa: E402
@@ -88,6 +88,11 @@ def GetAgentPresence(req: func.HttpRequest) -> func.HttpResponse:
     return _http("GetAgentPresence", req)
 
 
+@app.route(route="dials/{dialId}", methods=["GET"])
+def dials(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("GetDial", req)
+
+
 # --- SignalR triggers (serverless upstream, validated by the SignalR extension) ----------
 
 def _trigger(invocation: str) -> None:
@@ -127,9 +132,21 @@ def ReportPresence(invocation: str) -> None:
     _trigger(invocation)
 
 
+@app.generic_trigger(arg_name="invocation", type="signalRTrigger", hubName=HUB, category="messages",
+                     event=REQUEST_DIAL, connectionStringSetting="AzureSignalRConnectionString")
+def RequestDial(invocation: str) -> None:
+    _trigger(invocation)
+
+
 # --- timer: rows whose 'disconnected' event was lost -------------------------------------
 
 @app.timer_trigger(arg_name="timer", schedule="%ReconcileSchedule%", run_on_startup=False)
 def ReconcileConnections(timer: func.TimerRequest) -> None:
     """App setting ReconcileSchedule (NCRONTAB), e.g. `0 */5 * * * *` (every 5 minutes)."""
     log_event(log, "reconcile", **functions().ReconcileConnections())
+
+
+@app.timer_trigger(arg_name="timer", schedule="%DialRetrySchedule%", run_on_startup=False)
+def DeliverDials(timer: func.TimerRequest) -> None:
+    """App setting DialRetrySchedule (NCRONTAB), e.g. `*/5 * * * * *`: click-to-dial webhook retries."""
+    log_event(log, "dials", **functions().DeliverDials())

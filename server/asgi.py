@@ -28,6 +28,7 @@ from .signalr_service.upstream import Upstream
 
 log = logging.getLogger("server")
 
+DIAL_RETRY_SECONDS = 1.0  # how often the local stack looks for dials whose retry is due
 AUTHORITY_DOCS = ("/{tenant}/v2.0/.well-known/openid-configuration", "/{tenant}/discovery/v2.0/keys",
                   "/{tenant}/.well-known/openid-configuration", "/{tenant}/discovery/keys")  # v2.0 and v1.0
 
@@ -64,15 +65,15 @@ def build_asgi(config: Config, flask_app: Flask, emulator: SignalRService, funct
         except Exception as exc:  # reported again, with context, on the first request
             log.warning("authority not reachable yet: %s", exc)
 
-    async def reconcile_forever(interval: float) -> None:
-        """What the Azure timer trigger does there (functionapp ReconcileConnections)."""
+    async def every(interval: float, timer, what: str) -> None:
+        """What an Azure timer trigger does there (functionapp ReconcileConnections, DeliverDials)."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
             try:
-                await loop.run_in_executor(None, functions.ReconcileConnections)
+                await loop.run_in_executor(None, timer)
             except Exception as exc:  # store or service down: the next round tries again
-                log.warning("reconciling connections failed: %s", exc)
+                log.warning("%s failed: %s", what, exc)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -82,9 +83,12 @@ def build_asgi(config: Config, flask_app: Flask, emulator: SignalRService, funct
         upstream_http = httpx.AsyncClient(transport=LoopTransport(functions_wsgi), timeout=10)
         emulator.start(Upstream(config.webhook_url, list(config.local_signalr_keys), upstream_http))
         loop.call_later(0.5, lambda: loop.run_in_executor(None, warm_up))
-        reconcile = asyncio.create_task(reconcile_forever(config.reconcile_seconds))
+        reconcile = asyncio.create_task(every(config.reconcile_seconds, functions.ReconcileConnections,
+                                              "reconciling connections"))
+        dials = asyncio.create_task(every(DIAL_RETRY_SECONDS, functions.DeliverDials, "delivering dials"))
         yield
         reconcile.cancel()
+        dials.cancel()
         await emulator.stop()
         await upstream_http.aclose()
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .azure_signalr import ConnectionString
+from .dial_webhook import webhook_settings
 from .errors import ConfigError
 from .phone import DEFAULT_REGION, region_setting
 from .settings import Settings
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # the local stand-ins are imported by local_setup only: the A
 
 DEFAULT_ACK_WINDOW = 300.0  # seconds after delivery a message may wait for its acknowledgement
 DEFAULT_RECONCILE_SECONDS = 60.0  # the local stack's sweep of stale connection rows
+LOCAL_DIAL_WEBHOOK = "http://127.0.0.1:7075/dials"  # `python -m telephony listen`'s default address
 DEFAULT_KEEPALIVE, DEFAULT_TIMEOUT = 15.0, 30.0  # the emulator's pings and client timeout (seconds)
 # UnavailableAgentCalls: a call for an agent whose CIF presence is offline or do-not-disturb
 # is held until they are available ("queue") or answered 409 agent_unavailable ("refuse")
@@ -39,6 +41,7 @@ class Config:
     ack_window: float = DEFAULT_ACK_WINDOW  # sent and unacknowledged this long → 'unacknowledged'
     unavailable_agent_calls: str = UNAVAILABLE_AGENT_CALLS[0]  # UnavailableAgentCalls: queue | refuse
     phone_region: str = DEFAULT_REGION  # DefaultPhoneRegion: the country of numbers written without +<country code>
+    dial_webhook: tuple[str, str] | None = None  # DialWebhookUrl, DialWebhookSecret (None: click-to-dial off)
     # --- the local stack only ---
     directory: Directory | None = None  # the local identity provider's tenant
     local_signalr_keys: tuple[str, ...] = ()  # the emulator's primary and secondary AccessKey
@@ -152,7 +155,8 @@ def azure_setup(settings: Settings) -> Config:
                   (signalr.access_key,) if signalr.access_key else (), None, settings.AzureAd__TenantId,
                   positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW),
                   choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS),
-                  region_setting(settings.value("DefaultPhoneRegion")))
+                  region_setting(settings.value("DefaultPhoneRegion")),
+                  webhook_settings(settings.value("DialWebhookUrl"), settings.value("DialWebhookSecret")))
 
 
 def local_setup(settings: Settings) -> Config:
@@ -207,6 +211,9 @@ def local_setup(settings: Settings) -> Config:
         ack_window=positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW),
         unavailable_agent_calls=choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS),
         phone_region=region_setting(settings.value("DefaultPhoneRegion")),
+        # Local default: `python -m telephony listen` on this machine, with the generated secret.
+        dial_webhook=webhook_settings(settings.value("DialWebhookUrl") or LOCAL_DIAL_WEBHOOK,
+                                      settings.value("DialWebhookSecret") or secrets["dial_webhook_secret"]),
         directory=directory, local_signalr_keys=local_keys, dynamics_origins=dynamics, real_azure=tuple(real_azure),
         signalr_origins=signalr_origins, identity_header=secrets["identity_header"],
         adaptor_function_url=functions_url,

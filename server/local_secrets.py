@@ -1,6 +1,7 @@
 """Secrets of the local stand-ins, generated on first run into the state dir (never git):
 the SignalR emulator's primary/secondary access keys, the functions' webhook key and the
-managed identity endpoint's header secret (App Service's IDENTITY_HEADER)."""
+managed identity endpoint's header secret (App Service's IDENTITY_HEADER) and the
+click-to-dial webhook's signing secret (shared with `python -m telephony listen`)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ GENERATORS = {
     "signalr_secondary_key": lambda: secrets.token_hex(16),
     "functions_key": lambda: secrets.token_urlsafe(24),
     "identity_header": lambda: secrets.token_hex(16),
+    "dial_webhook_secret": lambda: secrets.token_urlsafe(32),  # signs dial requests to `telephony listen`
 }
 
 

@@ -3,6 +3,7 @@
   send USER --phone +15551234567 [--comments …] [--follow]   place a call notification
   status MESSAGE_ID [--follow]                                read (or follow) its outcome
   cancel MESSAGE_ID [--reason R]                              the caller hung up: withdraw the call
+  listen [--port 7075] [--ring-back]                          receive click-to-dial requests (signed webhook)
   token --sender | --agent alice                              print an access token
 
 Sender credentials use msal client credentials (works against real Entra ID too); with
@@ -22,11 +23,13 @@ from .client import (
     agent_token,
     api_call,
     cancel,
+    dial_secret,
     follow,
     load_config,
     resolve_user,
     sender_token,
 )
+from .listen import Receiver
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     withdraw = sub.add_parser("cancel", help="withdraw a ringing or queued call (the caller hung up)")
     withdraw.add_argument("message_id")
     withdraw.add_argument("--reason", help="one line, at most 256 characters, e.g. caller_abandoned")
+    listen = sub.add_parser("listen", help="receive click-to-dial requests (a local telephony webhook)")
+    listen.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
+    listen.add_argument("--port", type=int, default=7075, help="port (default 7075: the local stack's DialWebhookUrl)")
+    listen.add_argument("--secret", help="DialWebhookSecret (env DialWebhookSecret; default: the local stack's)")
+    listen.add_argument("--ring-back", action="store_true",
+                        help="ring the agent back: SendMessageToUser with the dialled number for each dial")
 
     token = sub.add_parser("token", help="print an access token")
     who = token.add_mutually_exclusive_group(required=True)
@@ -72,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "listen":
+        return listen(args)
     cfg = load_config(args.functions_url, args.authority, args.client_id, args.client_secret, args.api, args.ca)
     if args.command == "token":
         print(sender_token(cfg) if args.sender else agent_token(cfg, args.agent))
@@ -100,6 +111,34 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(final, indent=2))
     return 0 if not following or final["status"] in FINAL else 1
 
+
+def listen(args: argparse.Namespace) -> int:
+    """Print each verified dial request as a JSON line until Ctrl-C; with --ring-back, call
+    the agent with the dialled number."""
+    cfg = load_config(args.functions_url, args.authority, args.client_id, args.client_secret, args.api, args.ca) \
+        if args.ring_back else None
+
+    def on_dial(dial: dict) -> None:
+        print(json.dumps(dial, ensure_ascii=False), flush=True)
+        if cfg is not None:
+            message = {"PhoneNumber": dial["number"], "comments": f"Your call to {dial['number']}",
+                       "interactionId": dial["dialId"], "mediaType": "voice"}
+            try:
+                result = api_call(cfg, "POST", "SendMessageToUser", sender_token(cfg),
+                                  {"userId": dial["userId"], "message": message})
+                print(f"rang {dial['userId']} back: {result['messageId']} {result['status']}", flush=True)
+            except TelephonyError as exc:
+                print(f"ringing back failed: {exc}", file=sys.stderr, flush=True)
+
+    receiver = Receiver(dial_secret(args.secret), args.host, args.port, on_dial)
+    print(f"listening for dial requests on {receiver.url}", flush=True)
+    try:
+        receiver.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.server.server_close()
+    return 0
 
 
 if __name__ == "__main__":

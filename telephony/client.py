@@ -86,6 +86,18 @@ def load_config(functions_url: str | None = None, authority: str | None = None, 
     return Config(url, authority.rstrip("/"), client_id, secret, api.rstrip("/"), ca_bundle, state_dir)
 
 
+def dial_secret(given: str | None) -> str:
+    """The click-to-dial webhook's signing secret: as given, else DialWebhookSecret from the
+    environment, else the local stack's generated one (its local-secrets.json)."""
+    secret = given or os.environ.get("DialWebhookSecret")
+    if secret:
+        return secret
+    path = Path(os.environ.get("ADAPTOR_STATE_DIR", REPO / ".local")) / "local-secrets.json"
+    if not path.exists():
+        raise TelephonyError(f"{path} not found — start the local stack first, or pass --secret")
+    return json.loads(path.read_text())["dial_webhook_secret"]
+
+
 def sender_token(cfg: Config) -> str:
     if not cfg.client_secret:
         raise TelephonyError("a client secret is needed (--client-secret or TELEPHONY_CLIENT_SECRET)")

@@ -993,6 +993,18 @@ def test_an_ack_is_sent_at_once_when_connected_and_forgotten_on_its_completion()
     assert hub.data_received("{}\x1e", 2.0) == [StateChanged(State.CONNECTED), Connected("conn-2")]
 
 
+def test_the_completion_of_an_invocation_kept_until_answered_is_reported_once():
+    hub = to_connected(new())
+    hub.invoke_until_answered("requestDial", [{"dialId": "d1"}], 1.0)
+    hub.invoke_until_answered("requestDial", [{"dialId": "d2"}], 1.0)
+    got = hub.data_received('{"type":3,"invocationId":"2","error":"Upstream answered 422: bad"}\x1e'
+                            '{"type":3,"invocationId":"1","result":{"status":"pending"}}\x1e', 1.5)
+    assert got == [c.Answered("requestDial", [{"dialId": "d2"}], None, "Upstream answered 422: bad", final=False),
+                   c.Answered("requestDial", [{"dialId": "d1"}], {"status": "pending"})]
+    assert hub.pending_invocations == 1  # an error is sent again after a reconnect
+    assert hub.data_received('{"type":3,"invocationId":"1","result":{"status":"pending"}}\x1e', 1.6) == []
+
+
 def test_an_ack_unanswered_when_the_socket_dies_is_sent_again():
     hub = to_connected(new())
     hub.invoke_until_answered("sendMessage", [ACK], 1.0)

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from telephony.listen import Receiver
 from tests.conftest import (
     ARTIFACTS,
     Api,
@@ -41,9 +42,20 @@ WATCH_STATUS = """
 """
 
 
+DIAL_SECRET = "e2e-dial-webhook-secret-" + "x" * 16
+
+
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory):
-    stack = start_stack(tmp_path_factory.mktemp("e2e-stack"))
+def receiver():
+    """`python -m telephony listen`'s receiver: the stack's dial webhook."""
+    with Receiver(DIAL_SECRET, port=0) as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory, receiver):
+    stack = start_stack(tmp_path_factory.mktemp("e2e-stack"),
+                        env={"DialWebhookUrl": receiver.url, "DialWebhookSecret": DIAL_SECRET})
     identity = Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
     yield stack, identity, Api(stack, identity.sender_token())
     stop_stack(stack)
@@ -284,14 +296,32 @@ def test_11_hostile_text_is_rendered_as_text(context, e2e):
     shot(page, "11-hostile-text")
 
 
-def test_12_click_to_act_reaches_the_widget(context, e2e):
-    stack, _, _ = e2e
+def test_12_a_click_on_a_number_dials_through_the_signed_webhook(context, e2e, receiver):
+    """onclicktoact → requestDial → the functions store the dial and POST it, signed, to the
+    telephony system's webhook (the local receiver checks the signature); the widget shows
+    the dial's progress and the sender API its state."""
+    stack, identity, sender = e2e
     page, widget = open_host(context, stack)
-    page.evaluate("() => window.cifHost.clickToAct('+1 (555) 123-4567')")
-    widget.locator("body[data-click-to-act]").wait_for(timeout=10_000)
-    payload = json.loads(widget.locator("body").get_attribute("data-click-to-act"))
-    assert payload["value"] == "+1 (555) 123-4567" and payload["entityLogicalName"] == "contact"
-    shot(page, "12-click-to-act")
+    before = len(receiver.received)
+    page.locator("#contacts button.phone", has_text="+1 (555) 123-4567").click()
+    payload = json.loads(widget.locator("body[data-click-to-act]").get_attribute("data-click-to-act", timeout=10_000))
+    assert payload == {"value": "+1 (555) 123-4567", "name": "mobilephone", "format": "phone",
+                       "entityLogicalName": "contact"}
+    row = widget.locator('#recent li.dial[data-dial-status="delivered"]')
+    row.wait_for(timeout=15_000)
+    assert row.locator(".outcome").text_content() == "sent to the phone system"
+    assert len(receiver.received) == before + 1 and not receiver.rejected
+    dial = receiver.received[-1]
+    maria = next(c for c in stack.session().get(stack.url + "/cifhost/static/contacts.json").json()
+                 if c["fullname"] == MARIA[1])
+    assert dial["userId"] == identity.oid("alice") and dial["number"] == MARIA[0]
+    assert dial["requestedNumber"] == "+1 (555) 123-4567" and dial["extension"] is None
+    assert dial["record"] == {"entityLogicalName": "contact", "field": "mobilephone", "entityId": maria["contactid"],
+                              "name": MARIA[1]}
+    state = sender.call("GET", f"/api/dials/{row.get_attribute('data-dial-id')}").json()
+    assert (state["status"], state["attempts"], state["number"]) == ("delivered", 1, MARIA[0])
+    assert state["dialId"] == dial["dialId"] and state["completedAt"]
+    shot(page, "12-click-to-dial")
 
 
 def test_13_a_service_close_without_reconnect_stops_the_widget_and_says_why(context, e2e):

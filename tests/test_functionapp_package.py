@@ -134,7 +134,7 @@ print(json.dumps(sorted(f.get_function_name() for f in function_app.app.get_func
                          timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr[-3000:]
     names = set(json.loads(out.stdout))
-    assert SEED_FUNCTIONS <= names and {"messages", "ReconcileConnections"} <= names
+    assert SEED_FUNCTIONS <= names and {"messages", "ReconcileConnections", "dials", "RequestDial", "DeliverDials"} <= names
 
 
 def http_step(name, method, path, token, body=None, route=None) -> dict:
@@ -173,6 +173,12 @@ def trigger_plans(identity, tokens, connection: str) -> list[tuple[list[dict], l
         (http_step("messages", "GET", f"/api/messages/{message}", tokens["sender"], route={"messageId": message}),
          (200, "rejected")),
         ({"trigger": "SendMessageAcknowlegement", "invocation": ctx("messages", "sendMessage", [42])}, {"ok": True}),
+        # click-to-dial is off without DialWebhookUrl: refused (logged), nothing stored
+        ({"trigger": "RequestDial", "invocation": ctx("messages", "requestDial", [
+            {"dialId": "pkg-dial", "number": "+15551234567"}])}, {"ok": True}),
+        (http_step("dials", "GET", "/api/dials/pkg-dial", tokens["sender"], route={"dialId": "pkg-dial"}),
+         (404, "unknown_dial")),
+        ({"timer": "DeliverDials"}, {"ok": True}),
     ]
     closed_phase = [
         ({"trigger": "OnClientDisconnect", "invocation": ctx("connections", "disconnected")}, {"ok": True}),

@@ -2,10 +2,11 @@
 import sqlite3
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 
-from server.store import Connection, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
+from server.store import Connection, Dial, DialStatus, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
 from server.store.memory import MemoryStore
 from server.store.sqlite import SqliteStore
 from server.store.tables import TableStore
@@ -56,6 +57,27 @@ def test_messages_complete_once_and_ids_are_unique(store):
     assert (m.status, m.completed, m.reason) == ("accepted", 7.0, None)
     assert store.open_messages("u1", "myhub") == []
     assert store.get_message("nope") is None
+
+
+def test_dials_record_each_attempt_once_and_list_the_due_ones(store):
+    request = '{"number":"+15551234567","record":{"name":"Ann \u00e9"}}'
+    dial = Dial("d-1", "u1", "myhub", request, DialStatus.PENDING, 10.0, next_attempt=10.0)
+    store.add_dial(dial)
+    store.add_dial(Dial("d-2", "u1", "myhub", "{}", DialStatus.PENDING, 11.0, next_attempt=50.0))
+    with pytest.raises(StoreConflict):
+        store.add_dial(replace(dial, user_id="other"))
+    assert store.get_dial("d-1") == dial and store.get_dial("nope") is None
+    assert [d.dial_id for d in store.due_dials(20.0, 10)] == ["d-1"]
+    retry = replace(dial, attempts=1, next_attempt=12.0, error="HTTP 503")
+    assert store.record_dial_attempt(retry, attempts_before=0) is True
+    assert store.record_dial_attempt(replace(retry, error="late"), attempts_before=0) is False  # attempt 1 is taken
+    assert store.get_dial("d-1") == retry
+    assert [d.dial_id for d in store.due_dials(60.0, 10)] == ["d-1", "d-2"] and store.due_dials(60.0, 1)[0].dial_id == "d-1"
+    done = replace(retry, status=DialStatus.DELIVERED, attempts=2, next_attempt=None, completed=13.0, error=None)
+    assert store.record_dial_attempt(done, attempts_before=1) is True
+    assert store.get_dial("d-1") == done and store.get_dial("d-1").request == request
+    assert store.record_dial_attempt(replace(done, attempts=3), attempts_before=2) is False  # final stays final
+    assert [d.dial_id for d in store.due_dials(60.0, 10)] == ["d-2"]
 
 
 def test_filter_values_are_data_not_query(store):

@@ -76,3 +76,39 @@ def test_cancel_withdraws_a_queued_call_and_says_why_it_cannot(stack):
     assert unknown.returncode != 0 and "404 unknown_message" in unknown.stderr
     bad = cli(stack, "cancel", message_id, "--reason", "two\nlines")
     assert bad.returncode != 0 and "422 invalid_field" in bad.stderr and "reason" in bad.stderr
+def test_listen_verifies_prints_and_rings_the_agent_back(stack, identity, sender_api):
+    """`telephony listen --ring-back`: a correctly signed dial is printed and answered 200,
+    then the agent is called with the dialled number; a forged one is 401 and not dialled."""
+    import time
+
+    import httpx
+
+    from server.dial_webhook import signed_headers
+
+    env = {**os.environ, "ADAPTOR_STATE_DIR": str(stack.state_dir), "AdaptorFunctionUrl": stack.url,
+           "PYTHONUNBUFFERED": "1"}
+    secret = "cli-listen-test-secret-0123456789abcdef"
+    proc = subprocess.Popen([sys.executable, "-m", "telephony", "listen", "--port", "0", "--secret", secret,
+                             "--ring-back"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("listening for dial requests on http://127.0.0.1:"), first
+        url = first.rsplit(" ", 1)[1].strip()
+        dial = {"dialId": "cli-dial-1", "userId": identity.oid("bob"), "number": "+15557654321", "extension": None,
+                "requestedNumber": "+15557654321", "record": {}, "requestedAt": "2026-01-01T00:00:00.000+00:00"}
+        content = json.dumps(dial).encode()
+        forged = httpx.post(url, content=content, headers={**signed_headers("x" * 32, content, int(time.time()),
+                                                                            "cli-dial-1")})
+        assert forged.status_code == 401 and "does not match" in forged.json()["message"]
+        good = httpx.post(url, content=content, headers=signed_headers(secret, content, int(time.time()), "cli-dial-1"))
+        assert good.status_code == 200 and good.json() == {"received": "cli-dial-1"}
+        assert json.loads(proc.stdout.readline()) == dial
+        rang = proc.stdout.readline()
+        assert rang.startswith(f"rang {identity.oid('bob')} back: "), rang
+        message_id = rang.split(": ", 1)[1].split()[0]
+        status = sender_api.call("GET", f"/api/messages/{message_id}").json()
+        assert status["userId"] == identity.oid("bob") and status["status"] in ("queued", "sent")
+    finally:
+        proc.terminate()
+        proc.wait(10)

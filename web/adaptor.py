@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from js import WebSocket, document, performance, window
 from pyodide.ffi import create_proxy
 from pyodide.http import pyfetch
-from ui import WidgetUI
+from ui import DialRow, WidgetUI
 
 if TYPE_CHECKING:
     from signin import BrowserSignIn
@@ -21,8 +21,17 @@ if TYPE_CHECKING:
 from adaptor_core import connection as hub
 from adaptor_core.caller_match import TABLES, Caller, lookup_query, matching_records, several
 from adaptor_core.config import WidgetConfig
+from adaptor_core.dialing import DialError, DialStatus, dial_request, parse_dial_status, record_query, with_record
 from adaptor_core.errors import NotificationError
-from adaptor_core.hub_methods import CANCEL_NOTIFICATION, RECEIVE_NOTIFICATION, REPORT_PRESENCE, SEND_MESSAGE, Handlers
+from adaptor_core.hub_methods import (
+    CANCEL_NOTIFICATION,
+    RECEIVE_DIAL_STATUS,
+    RECEIVE_NOTIFICATION,
+    REPORT_PRESENCE,
+    REQUEST_DIAL,
+    SEND_MESSAGE,
+    Handlers,
+)
 from adaptor_core.negotiate import Negotiated, NegotiateError, Negotiation
 from adaptor_core.notifications import (
     CreateSession,
@@ -66,6 +75,7 @@ class Adaptor:
         self._tasks: set = set()
         self.delivered = 0
         self.handlers = Handlers()
+        self.dials: dict[str, DialRow] = {}  # this tab's click-to-dial rows by dial id
         self.on(RECEIVE_NOTIFICATION, self._on_notification)
         self.on(CANCEL_NOTIFICATION, self._on_withdrawal)
         self.ringing = Ringing()
@@ -73,6 +83,7 @@ class Adaptor:
         self.call_log = CallLog()
         self.presence: PresenceReport | None = None  # the agent's latest CIF presence
         self._registered: str | None = None  # the connection id /api/userclient recorded
+        self.on(RECEIVE_DIAL_STATUS, self._on_dial_status)
 
     def on(self, target: str, fn) -> None:
         """Call `fn(arguments)` for each invocation of hub method `target` from the server."""
@@ -216,6 +227,8 @@ class Adaptor:
         elif isinstance(action, hub.Deliver):
             for fn in self.handlers.get(action.invocation.target):
                 fn(action.invocation.arguments)
+        elif isinstance(action, hub.Answered) and action.target == REQUEST_DIAL:
+            self._on_dial_answered(action)
 
     async def _post(self, url: str, token: str | None, body: dict | None = None) -> tuple[int, str]:
         headers = {"Content-Type": "application/json"}
@@ -431,8 +444,53 @@ class Adaptor:
     def acknowledge_message_received(self, n: Notification, outcome: str, reason: str | None = None) -> None:
         self.perform(self.core.invoke_until_answered(SEND_MESSAGE, [ack(n, outcome, reason)], now()))
 
+    # click-to-dial: CIF's onclicktoact → requestDial → ReceiveDialStatus (docs/cif.md, "Click-to-dial")
     async def on_click_to_act(self, name: str, payload: dict) -> None:
         document.body.dataset.clickToAct = json.dumps(payload)
+        try:
+            request = dial_request(payload, uuid.uuid4().hex)
+        except DialError as exc:
+            self.ui.set_status(self.core.state, f"click-to-dial: {exc}", exc.code)
+            return
+        query = record_query(request)
+        if query is not None and self.cif is not None:
+            from cif import CifError
+
+            try:  # which record was clicked: the telephony system may log the call against it
+                request = with_record(request, await self.cif.call("searchAndOpenRecords", *query, True))
+            except (CifError, NotificationError):
+                pass  # dialled all the same, without the record's id
+        self._dial_row(request["dialId"], request["number"], request["record"].get("name"))
+        self.perform(self.core.invoke_until_answered(REQUEST_DIAL, [request], now()))
+
+    def _dial_row(self, dial_id: str, number: str, name: str | None = None) -> DialRow:
+        row = self.dials.get(dial_id)
+        if row is None:
+            row = self.dials[dial_id] = self.ui.add_dial(dial_id, number, name)
+            while len(self.dials) > 10:
+                del self.dials[next(iter(self.dials))]
+        return row
+
+    def _on_dial_status(self, arguments: list) -> None:
+        """Every tab of the agent follows every dial (pushed after each webhook attempt)."""
+        try:
+            status = parse_dial_status(arguments[0].to_py() if arguments and hasattr(arguments[0], "to_py")
+                                       else arguments[0] if arguments else None)
+        except DialError as exc:
+            self.ui.set_status(self.core.state, f"ignored a malformed dial status: {exc}", exc.code)
+            return
+        self._dial_row(status.dial_id, status.number).show(status)
+
+    def _on_dial_answered(self, answer: hub.Answered) -> None:
+        request = answer.arguments[0]
+        row = self._dial_row(request["dialId"], request["number"])
+        if answer.error is not None:
+            row.show(DialStatus(request["dialId"], "refused", request["number"], error=answer.error))
+            return
+        try:
+            row.show(parse_dial_status(answer.result))
+        except DialError:
+            pass  # the pushed status shows it
 
     async def on_cif_event(self, name: str, payload: dict) -> None:
         document.body.dataset.lastCifEvent = name

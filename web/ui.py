@@ -3,6 +3,7 @@ user, the Sign in button and the list of recent calls. It only ever sets textCon
 never innerHTML: caller names and numbers are untrusted."""
 from js import document
 
+from adaptor_core.dialing import DialStatus
 from adaptor_core.notifications import Notification
 
 STATUS_TEXT = {"disconnected": "Disconnected", "connecting": "Connecting…", "connected": "Connected",
@@ -40,10 +41,37 @@ class WidgetUI:
         title.textContent = f"{who} · {n.phone}"
         state.textContent = "ringing"
         item.append(title, state)
+        self._prepend(item)
+        return CallRow(item, state)
+
+    def _prepend(self, item) -> None:
+        """Newest first; the last ten rows are kept."""
         self.recent.prepend(item)
         while self.recent.children.length > 10:
             self.recent.lastElementChild.remove()
-        return CallRow(item, state)
+
+    def add_dial(self, dial_id: str, number: str, name: str | None) -> "DialRow":
+        """A click-to-dial row in the recent list: `data-dial-id`, `data-dial-status`."""
+        item = document.createElement("li")
+        item.className = "dial"
+        item.dataset.dialId = dial_id
+        title, state = document.createElement("span"), document.createElement("span")
+        title.className, state.className = "call", "outcome"
+        title.textContent = f"Dial {name} · {number}" if name else f"Dial {number}"
+        item.append(title, state)
+        self._prepend(item)
+        row = DialRow(item, state)
+        row.show(DialStatus(dial_id, "pending", number))
+        return row
+
+
+class DialRow:
+    def __init__(self, item, state):
+        self.item, self.state = item, state
+
+    def show(self, status: DialStatus) -> None:
+        self.item.dataset.dialStatus = status.status
+        self.state.textContent = status.text
 
 
 class CallRow:

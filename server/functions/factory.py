@@ -26,4 +26,5 @@ def build_functions(config: Config, signalr_http: httpx.Client | None = None) ->
     if config.signalr.identity_based:
         bundle = settings.certs_dir / "bundle.pem"  # the dev CA + the system CAs, only where it exists
         credential = signalr_credential(config.signalr, config.authority, bundle if bundle.exists() else None)
-    return Functions(config, validator, store, SignalRRest(config.signalr, signalr_http or http, credential))
+    return Functions(config, validator, store, SignalRRest(config.signalr, signalr_http or http, credential),
+                     webhook_http=http)

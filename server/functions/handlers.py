@@ -9,14 +9,16 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from adaptor_core.errors import NotificationError
 from adaptor_core.hub_methods import (
     CANCEL_NOTIFICATION,
     RECEIVE_NOTIFICATION,
     REPORT_PRESENCE,
+    REQUEST_DIAL,
     SEND_MESSAGE,
     message_object,
 )
@@ -30,7 +32,8 @@ from ..jsonbody import require_sendable
 from ..log import log_event
 from ..phone import caller_number
 from ..store import Connection, Message, MessageStatus, Presence, Store
-from .http import FunctionRequest, FunctionResponse, field_ci, want_str
+from .dialer import Dialer
+from .http import FunctionRequest, FunctionResponse, field_ci, iso, want_str
 from .signalr_rest import SignalRRest, SignalRUnavailable
 
 log = logging.getLogger("functions")
@@ -49,16 +52,14 @@ def event(name: str, **fields: Any) -> None:
     log_event(log, name, **fields)
 
 
-def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
-
-
 class Functions:
     """The handlers, built from the one Config (server/config.py) by server/functions/factory.py."""
 
     def __init__(self, config: Config, validator: TokenValidator, store: Store, signalr: SignalRRest,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, webhook_http: httpx.Client | None = None):
         self.config, self.validator, self.store, self.signalr, self.clock = config, validator, store, signalr, clock
+        # click-to-dial's webhook calls (the handlers' own client unless one is given)
+        self.dialer = Dialer(config, store, signalr, webhook_http or httpx.Client(trust_env=False), clock)
 
     # --- identity -------------------------------------------------------------------
     def _agent(self, req: FunctionRequest) -> Principal:
@@ -356,6 +357,15 @@ class Functions:
         return FunctionResponse(200, {"agents": [self._presence_body(p, counts.get(p.user_id, 0))
                                                  for p in self.store.all_presence()]})
 
+    # --- dials/<id> (click-to-dial: server/functions/dialer.py) ------------------------------
+    def GetDial(self, req: FunctionRequest) -> FunctionResponse:
+        self._sender(req)
+        return FunctionResponse(200, self.dialer.describe(req.route.get("dialId", "")))
+
+    def DeliverDials(self) -> dict:
+        """Timer: the next webhook attempt of every dial whose retry is due."""
+        return self.dialer.deliver_due()
+
     # --- upstream webhook and triggers ----------------------------------------------------
     def SignalRWebhook(self, req: FunctionRequest) -> FunctionResponse:
         """The upstream endpoint of the local stack (on Azure the SignalR trigger takes its
@@ -377,6 +387,8 @@ class Functions:
             return self.OnClientDisconnect(ctx.connection_id, ctx.user_id, event.error)
         if event.target == REPORT_PRESENCE:
             return self.ReportPresence(ctx.connection_id, ctx.user_id, event.arguments)
+        if event.target == REQUEST_DIAL:
+            return self.dialer.request_dial(ctx.connection_id, ctx.user_id, event.arguments)
         if event.target != SEND_MESSAGE:
             raise ApiError(400, "unknown_target", f"No function handles the hub method '{event.target}'.")
         return self.SendMessageAcknowlegement(ctx.connection_id, ctx.user_id, event.arguments)

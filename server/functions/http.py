@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
 from ..errors import ApiError
@@ -47,6 +48,11 @@ class FunctionResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def iso(ts: float | None) -> str | None:
+    """An instant (Unix seconds) as the API writes times: ISO 8601 UTC with milliseconds; None for none."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds") if ts else None
 
 
 def field_ci(obj: Mapping[str, Any], *names: str) -> Any:

@@ -1,10 +1,20 @@
-"""Connection, message and presence store behind one small interface (`Store`): SQLite by default,
+"""Connection, message, presence and dial store behind one small interface (`Store`): SQLite by default,
 Azure Table Storage when `AzureWebJobsStorage` is set."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Connection, Message, MessageStatus, Presence, Store, StoreConflict, StoreUnavailable
+from .base import (
+    Connection,
+    Dial,
+    DialStatus,
+    Message,
+    MessageStatus,
+    Presence,
+    Store,
+    StoreConflict,
+    StoreUnavailable,
+)
 
 
 def open_store(connection_string: str | None, state_dir: Path, table: str) -> Store:
@@ -17,5 +27,5 @@ def open_store(connection_string: str | None, state_dir: Path, table: str) -> St
     return TableStore(connection_string, table)
 
 
-__all__ = ["Connection", "Message", "MessageStatus", "Presence", "Store", "StoreConflict", "StoreUnavailable",
-           "open_store"]
+__all__ = ["Connection", "Dial", "DialStatus", "Message", "MessageStatus", "Presence", "Store", "StoreConflict",
+           "StoreUnavailable", "open_store"]

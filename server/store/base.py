@@ -6,7 +6,8 @@ from typing import Protocol
 
 from ..errors import StoreConflict, StoreUnavailable
 
-__all__ = ["Connection", "Message", "MessageStatus", "Presence", "Store", "StoreConflict", "StoreUnavailable"]
+__all__ = ["Connection", "Dial", "DialStatus", "Message", "MessageStatus", "Presence", "Store", "StoreConflict",
+           "StoreUnavailable"]
 
 
 class MessageStatus:
@@ -54,6 +55,27 @@ class Presence:
     updated: float
 
 
+class DialStatus:
+    """A click-to-dial request's life (docs/functions-api.md, "Click-to-dial")."""
+    PENDING, DELIVERED, REFUSED, FAILED = "pending", "delivered", "refused", "failed"
+    FINAL = (DELIVERED, REFUSED, FAILED)
+
+
+@dataclass(frozen=True)
+class Dial:
+    """A click-to-dial request on its way to the telephony system's webhook."""
+    dial_id: str
+    user_id: str
+    hub: str
+    request: str  # what the webhook receives: {"number", "extension", "requestedNumber", "record"} as JSON text
+    status: str
+    created: float
+    attempts: int = 0  # webhook calls made
+    next_attempt: float | None = None  # pending: when the next call is due
+    completed: float | None = None
+    error: str | None = None  # the last attempt's failure, or why the dial was refused
+
+
 class Store(Protocol):
     def upsert_connection(self, conn: Connection) -> bool:
         """Insert or update; True when the connection was not known before."""
@@ -77,5 +99,14 @@ class Store(Protocol):
     def get_presence(self, user_id: str) -> Presence | None: ...
     def all_presence(self) -> list[Presence]:
         """Every user's presence, by user id."""
+    def add_dial(self, dial: Dial) -> None:
+        """Insert; StoreConflict when the dial id exists."""
+    def get_dial(self, dial_id: str) -> Dial | None: ...
+    def record_dial_attempt(self, dial: Dial, attempts_before: int) -> bool:
+        """Store `dial`'s status, attempts, next_attempt, completed and error if the stored
+        dial is still pending after `attempts_before` attempts; False otherwise (another
+        worker made that attempt, or the dial is final)."""
+    def due_dials(self, now: float, limit: int) -> list[Dial]:
+        """Pending dials whose next attempt is due, oldest first."""
 
     def close(self) -> None: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from .base import Connection, Message, MessageStatus, Presence, StoreConflict
+from .base import Connection, Dial, DialStatus, Message, MessageStatus, Presence, StoreConflict
 
 
 class MemoryStore:
@@ -15,6 +15,7 @@ class MemoryStore:
         self._connections: dict[str, Connection] = {}
         self._messages: dict[str, Message] = {}
         self._presence: dict[str, Presence] = {}
+        self._dials: dict[str, Dial] = {}
 
     # connections
     def upsert_connection(self, conn: Connection) -> bool:
@@ -94,6 +95,32 @@ class MemoryStore:
     def all_presence(self) -> list[Presence]:
         with self._lock:
             return sorted(self._presence.values(), key=lambda p: p.user_id)
+
+    # dials
+    def add_dial(self, dial: Dial) -> None:
+        with self._lock:
+            if dial.dial_id in self._dials:
+                raise StoreConflict(f"dial {dial.dial_id} exists")
+            self._dials[dial.dial_id] = dial
+
+    def get_dial(self, dial_id: str) -> Dial | None:
+        with self._lock:
+            return self._dials.get(dial_id)
+
+    def record_dial_attempt(self, dial: Dial, attempts_before: int) -> bool:
+        with self._lock:
+            d = self._dials.get(dial.dial_id)
+            if d is None or d.status != DialStatus.PENDING or d.attempts != attempts_before:
+                return False
+            self._dials[dial.dial_id] = replace(d, status=dial.status, attempts=dial.attempts,
+                                                next_attempt=dial.next_attempt, completed=dial.completed, error=dial.error)
+            return True
+
+    def due_dials(self, now: float, limit: int) -> list[Dial]:
+        with self._lock:
+            due = (d for d in self._dials.values() if d.status == DialStatus.PENDING
+                   and d.next_attempt is not None and d.next_attempt <= now)
+            return sorted(due, key=lambda d: d.created)[:limit]
 
     def close(self) -> None:
         pass

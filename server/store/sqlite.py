@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .base import Connection, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
+from .base import Connection, Dial, DialStatus, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS connections (
@@ -23,9 +23,15 @@ CREATE INDEX IF NOT EXISTS messages_created ON messages (created);
 CREATE TABLE IF NOT EXISTS presence (
   user_id TEXT PRIMARY KEY, status TEXT NOT NULL, presence_text TEXT NOT NULL, base_presence_status TEXT,
   presence_id TEXT, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS dials (
+  dial_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, hub TEXT NOT NULL, request TEXT NOT NULL,
+  status TEXT NOT NULL, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt REAL, completed REAL, error TEXT);
+CREATE INDEX IF NOT EXISTS dials_due ON dials (status, next_attempt);
 """
 BUSY_TIMEOUT = 5.0  # seconds a write waits for the database (then 503 store_unavailable)
 PRESENCE_COLUMNS = "user_id, status, presence_text, base_presence_status, presence_id, updated"
+DIAL_COLUMNS = "dial_id, user_id, hub, request, status, created, attempts, next_attempt, completed, error"
 MESSAGE_COLUMNS = "message_id, user_id, hub, payload, status, created, expires, reason, sent, completed, deliveries"
 
 
@@ -160,6 +166,31 @@ class SqliteStore:
         with self._tx() as db:
             rows = db.execute(f"SELECT {PRESENCE_COLUMNS} FROM presence ORDER BY user_id").fetchall()
         return [Presence(*r) for r in rows]
+
+    # dials
+    def add_dial(self, d: Dial) -> None:
+        with self._tx(write=True) as db:
+            db.execute(f"INSERT INTO dials ({DIAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (d.dial_id, d.user_id, d.hub, d.request, d.status, d.created, d.attempts, d.next_attempt,
+                        d.completed, d.error))
+
+    def get_dial(self, dial_id: str) -> Dial | None:
+        with self._tx() as db:
+            row = db.execute(f"SELECT {DIAL_COLUMNS} FROM dials WHERE dial_id=?", (dial_id,)).fetchone()
+        return Dial(*row) if row else None
+
+    def record_dial_attempt(self, d: Dial, attempts_before: int) -> bool:
+        with self._tx(write=True) as db:
+            return db.execute("UPDATE dials SET status=?, attempts=?, next_attempt=?, completed=?, error=?"
+                              " WHERE dial_id=? AND status=? AND attempts=?",
+                              (d.status, d.attempts, d.next_attempt, d.completed, d.error, d.dial_id,
+                               DialStatus.PENDING, attempts_before)).rowcount > 0
+
+    def due_dials(self, now: float, limit: int) -> list[Dial]:
+        with self._tx() as db:
+            rows = db.execute(f"SELECT {DIAL_COLUMNS} FROM dials WHERE status=? AND next_attempt<=?"
+                              " ORDER BY created LIMIT ?", (DialStatus.PENDING, now, limit)).fetchall()
+        return [Dial(*r) for r in rows]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

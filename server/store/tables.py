@@ -24,7 +24,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from .base import Connection, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
+from .base import Connection, Dial, DialStatus, Message, MessageStatus, Presence, StoreConflict, StoreUnavailable
 
 T = TypeVar("T")
 DEV_STORAGE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -32,6 +32,7 @@ DEV_STORAGE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
                "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;")
 MESSAGE_ROW = "message"
 PRESENCE_ROW = "presence"
+DIAL_ROW = "dial"
 STRING_UNITS = 32_000  # UTF-16 code units per string property (the limit is 64 KiB = 32,768 units)
 KEY_UNSAFE = re.compile("[%/\\\\#?\x00-\x1f\x7f-\x9f]")  # disallowed in PartitionKey/RowKey (and % itself)
 
@@ -91,6 +92,11 @@ def _message(e) -> Message:
                    float(e["Expires"]), e.get("Reason") or None, e.get("Sent"), e.get("Completed"), int(e.get("Deliveries", 0)))
 
 
+def _dial(e) -> Dial:
+    return Dial(unkey(e["PartitionKey"]), e["UserId"], e["HubName"], payload_of(e), e["Status"], float(e["Created"]),
+                int(e.get("Attempts", 0)), e.get("NextAttempt") or None, e.get("Completed") or None, e.get("Error") or None)
+
+
 class TableStore:
     def __init__(self, connection_string: str, table: str):
         if connection_string.strip().lower() == "usedevelopmentstorage=true":
@@ -106,6 +112,7 @@ class TableStore:
         self.connections = self._call(lambda: service.create_table_if_not_exists(table))
         self.messages = self._call(lambda: service.create_table_if_not_exists(f"{table}Messages"))
         self.presence = self._call(lambda: service.create_table_if_not_exists(f"{table}Presence"))
+        self.dials = self._call(lambda: service.create_table_if_not_exists(f"{table}Dials"))
 
     @staticmethod
     def _call(fn: Callable[[], T]) -> T:
@@ -245,6 +252,45 @@ class TableStore:
     def all_presence(self) -> list[Presence]:
         rows = self._call(lambda: list(self.presence.list_entities()))
         return sorted((_presence(r) for r in rows), key=lambda p: p.user_id)
+
+    # dials: `<table>Dials`, PartitionKey = dial id; the request JSON split as a message's payload is
+    def add_dial(self, d: Dial) -> None:
+        entity = {"PartitionKey": key(d.dial_id), "RowKey": DIAL_ROW, "UserId": d.user_id, "HubName": d.hub,
+                  **payload_properties(d.request), "Status": d.status, "Created": d.created, "Attempts": d.attempts,
+                  "NextAttempt": d.next_attempt, "Completed": d.completed, "Error": d.error or ""}
+        try:
+            self._call(lambda: self.dials.create_entity({k: v for k, v in entity.items() if v is not None}))
+        except ResourceExistsError as exc:
+            raise StoreConflict(f"dial {d.dial_id} exists") from exc
+
+    def _dial_entity(self, dial_id: str):
+        try:
+            return self._call(lambda: self.dials.get_entity(key(dial_id), DIAL_ROW))
+        except ResourceNotFoundError:
+            return None
+
+    def get_dial(self, dial_id: str) -> Dial | None:
+        e = self._dial_entity(dial_id)
+        return _dial(e) if e is not None else None
+
+    def record_dial_attempt(self, d: Dial, attempts_before: int) -> bool:
+        e = self._dial_entity(d.dial_id)
+        if e is None or e["Status"] != DialStatus.PENDING or int(e.get("Attempts", 0)) != attempts_before:
+            return False
+        patch = {"PartitionKey": key(d.dial_id), "RowKey": DIAL_ROW, "Status": d.status, "Attempts": d.attempts,
+                 "NextAttempt": d.next_attempt if d.next_attempt is not None else 0.0,
+                 "Completed": d.completed if d.completed is not None else 0.0, "Error": d.error or ""}
+        try:
+            self._call(partial(self.dials.update_entity, patch, mode=UpdateMode.MERGE, etag=e.metadata["etag"],
+                               match_condition=MatchConditions.IfNotModified))
+        except ResourceModifiedError:
+            return False  # another worker recorded this attempt first
+        return True
+
+    def due_dials(self, now: float, limit: int) -> list[Dial]:
+        rows = self._call(lambda: list(self.dials.query_entities(
+            "Status eq @p and NextAttempt le @now", parameters={"p": DialStatus.PENDING, "now": now})))
+        return sorted((_dial(r) for r in rows), key=lambda d: d.created)[:limit]
 
     def close(self) -> None:
         pass
