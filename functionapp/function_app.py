@@ -88,6 +88,11 @@ def GetAgentPresence(req: func.HttpRequest) -> func.HttpResponse:
     return _http("GetAgentPresence", req)
 
 
+@app.route(route="openapi.json", methods=["GET"])
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return _http("OpenApi", req)
+
+
 @app.route(route="dials/{dialId}", methods=["GET"])
 def dials(req: func.HttpRequest) -> func.HttpResponse:
     return _http("GetDial", req)

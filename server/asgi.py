@@ -16,10 +16,14 @@ import httpx
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from .config import Config
+from .errors import error_body
 from .front_end import SecurityHeaders
 from .functions.handlers import Functions
 from .inprocess import LoopTransport, ThreadToLoopTransport
@@ -98,4 +102,14 @@ def build_asgi(config: Config, flask_app: Flask, emulator: SignalRService, funct
     authority_docs = WSGIMiddleware(read_chunked_bodies(flask_app), workers=2)
     routes = emulator.routes() + [Route(path, authority_docs, methods=["GET", "OPTIONS"]) for path in AUTHORITY_DOCS]
     routes.append(Mount("/", app=functions_wsgi))  # type: ignore[arg-type]  # a2wsgi's own ASGI types
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)],
+                     exception_handlers={HTTPException: json_error})
+
+
+async def json_error(request: Request, exc: Exception) -> JSONResponse:
+    """A path no route takes (one with a newline, which the catch-all Mount's pattern does
+    not match) is answered as every other error here: a JSON body, as Flask's 404 is."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    message = "The requested URL was not found on the server." if exc.status_code == 404 else str(exc.detail)
+    return JSONResponse(error_body(code, message), exc.status_code, headers=exc.headers)

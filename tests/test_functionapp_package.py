@@ -134,7 +134,8 @@ print(json.dumps(sorted(f.get_function_name() for f in function_app.app.get_func
                          timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr[-3000:]
     names = set(json.loads(out.stdout))
-    assert SEED_FUNCTIONS <= names and {"messages", "ReconcileConnections", "dials", "RequestDial", "DeliverDials"} <= names
+    assert SEED_FUNCTIONS <= names and {"messages", "ReconcileConnections", "dials", "RequestDial", "DeliverDials",
+                                                                 "openapi"} <= names
 
 
 def http_step(name, method, path, token, body=None, route=None) -> dict:
@@ -179,6 +180,7 @@ def trigger_plans(identity, tokens, connection: str) -> list[tuple[list[dict], l
         (http_step("dials", "GET", "/api/dials/pkg-dial", tokens["sender"], route={"dialId": "pkg-dial"}),
          (404, "unknown_dial")),
         ({"timer": "DeliverDials"}, {"ok": True}),
+        (http_step("openapi", "GET", "/api/openapi.json", None), (200, None)),
     ]
     closed_phase = [
         ({"trigger": "OnClientDisconnect", "invocation": ctx("connections", "disconnected")}, {"ok": True}),

@@ -51,6 +51,8 @@ CASES = [
      "invalid_field"),
     ("phone-two-lines", "SendMessageToUser", SENDER, {"userId": "u1", "message": call_payload(PhoneNumber="+1\n2")},
      422, "invalid_field"),
+    ("subject-not-text", "SendMessageToUser", SENDER, {"userId": "u1", "message": call_payload(subject=5)}, 422,
+     "invalid_field"),  # the case title: schemathesis found a number accepted against the contract
     ("ttl-text", "SendMessageToUser", SENDER, {"userId": "u1", "message": call_payload(), "ttlSeconds": "10"}, 422,
      "invalid_field"),
     ("ttl-negative", "SendMessageToUser", SENDER, {"userId": "u1", "message": call_payload(), "ttlSeconds": -1}, 422,

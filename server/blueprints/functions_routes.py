@@ -54,6 +54,11 @@ def get_agent_presence(userId: str):
     return _call("GetAgentPresence", userId=userId)
 
 
+@bp.get("/api/openapi.json")
+def openapi():
+    return _call("OpenApi")
+
+
 @bp.get("/api/dials/<dialId>")
 def get_dial(dialId: str):
     return _call("GetDial", dialId=dialId)

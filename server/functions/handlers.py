@@ -9,6 +9,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +39,8 @@ from .http import FunctionRequest, FunctionResponse, field_ci, iso, want_str
 from .signalr_rest import SignalRRest, SignalRUnavailable
 
 log = logging.getLogger("functions")
+# The API's contract, served as GET /api/openapi.json (docs/functions-api.md; the suite runs it against the stack)
+OPENAPI = Path(__file__).with_name("openapi.json")
 
 DEFAULT_TTL = 30
 MAX_TTL = 24 * 3600
@@ -50,6 +54,11 @@ MAX_CANCEL_REASON = 256
 
 def event(name: str, **fields: Any) -> None:
     log_event(log, name, **fields)
+
+
+@cache
+def openapi_document() -> dict:
+    return json.loads(OPENAPI.read_text(encoding="utf-8"))
 
 
 class Functions:
@@ -226,7 +235,7 @@ class Functions:
         if phone is not None and CONTROL.search(phone):
             raise ApiError(422, "invalid_field", "'message.PhoneNumber' must be one line of text (no control "
                                                  "characters).")
-        for name in ("comments", "interactionId", "mediaType"):
+        for name in ("comments", "interactionId", "mediaType", "subject"):
             want_str(field_ci(value, name), f"message.{name}", required=False, max_len=4096, allow_empty=True)
         return dict(value)
 
@@ -356,6 +365,11 @@ class Functions:
                 counts[conn.user_id] = counts.get(conn.user_id, 0) + 1
         return FunctionResponse(200, {"agents": [self._presence_body(p, counts.get(p.user_id, 0))
                                                  for p in self.store.all_presence()]})
+
+    # --- openapi.json --------------------------------------------------------------------
+    def OpenApi(self, req: FunctionRequest) -> FunctionResponse:
+        """The OpenAPI 3 document of this API (anyone may read it)."""
+        return FunctionResponse(200, openapi_document())
 
     # --- dials/<id> (click-to-dial: server/functions/dialer.py) ------------------------------
     def GetDial(self, req: FunctionRequest) -> FunctionResponse:
