@@ -104,6 +104,14 @@ def pending(page, count: int = 1, timeout: float = 15_000):
     return page.evaluate("() => window.cifHost.pendingNotifications()")
 
 
+def accept_the_only_call(page) -> dict:
+    """Accept on the toast; the session it opens (the page's only one)."""
+    page.get_by_role("button", name="Accept").first.click()
+    page.wait_for_function("() => window.cifHost.sessions().length === 1")
+    (session,) = page.evaluate("() => window.cifHost.sessions()")
+    return session
+
+
 def test_01_sign_in_gray_to_green(context, e2e):
     stack, identity, _ = e2e
     page, widget = open_host(context, stack)
@@ -191,9 +199,7 @@ def test_05_unknown_number_shows_the_number_and_still_opens_a_session(context, e
     assert n["templateParameters"]["customerName"] == "+15550009999"
     assert n["templateParameters"]["customerRecordId"] == ""
     shot(page, "05-unknown-caller")
-    page.get_by_role("button", name="Accept").first.click()
-    page.wait_for_function("() => window.cifHost.sessions().length === 1")
-    (session,) = page.evaluate("() => window.cifHost.sessions()")
+    session = accept_the_only_call(page)
     assert session["templateName"] == "cifad_voice_unknown_session" and session["title"] == "Call: +15550009999"
     assert [t["name"] for t in session["tabs"]] == ["cifad_search_tab"]
     assert session["tabs"][0]["parameters"]["searchText"] == "+15550009999"
@@ -213,9 +219,7 @@ def test_05b_two_matching_contacts_open_the_search_page_prefilled(context, e2e):
     assert page.locator(".toast .toast-title").first.text_content() == \
         "Incoming call: +15550100300 (2 matching contacts)"
     assert widget.locator("#recent li .call").first.text_content() == "2 matching contacts · +15550100300"
-    page.get_by_role("button", name="Accept").first.click()
-    page.wait_for_function("() => window.cifHost.sessions().length === 1")
-    (session,) = page.evaluate("() => window.cifHost.sessions()")
+    session = accept_the_only_call(page)
     assert session["templateName"] == "cifad_voice_unknown_session"
     assert session["tabs"][0]["parameters"]["searchText"] == "(555) 010-0300"
     results = page.locator('.session-view:not([hidden]) .search-results')

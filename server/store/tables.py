@@ -175,16 +175,23 @@ class TableStore:
         entity = {"PartitionKey": key(m.message_id), "RowKey": MESSAGE_ROW, "UserId": m.user_id, "HubName": m.hub,
                   **payload_properties(m.payload), "Status": m.status, "Created": m.created, "Expires": m.expires,
                   "Deliveries": m.deliveries}
-        try:
-            self._call(lambda: self.messages.create_entity(entity))
-        except ResourceExistsError as exc:
-            raise StoreConflict(f"message {m.message_id} exists") from exc
+        self._insert(self.messages, entity, f"message {m.message_id}")
 
-    def _entity(self, message_id: str):
+    def _insert(self, table, entity: dict, what: str) -> None:
+        """Create the entity (its None properties left out); StoreConflict when it exists."""
         try:
-            return self._call(lambda: self.messages.get_entity(key(message_id), MESSAGE_ROW))
+            self._call(lambda: table.create_entity({k: v for k, v in entity.items() if v is not None}))
+        except ResourceExistsError as exc:
+            raise StoreConflict(f"{what} exists") from exc
+
+    def _read(self, table, row_key: str, ident: str):
+        try:
+            return self._call(lambda: table.get_entity(key(ident), row_key))
         except ResourceNotFoundError:
             return None
+
+    def _entity(self, message_id: str):
+        return self._read(self.messages, MESSAGE_ROW, message_id)
 
     def get_message(self, message_id: str) -> Message | None:
         e = self._entity(message_id)
@@ -258,23 +265,14 @@ class TableStore:
         entity = {"PartitionKey": key(d.dial_id), "RowKey": DIAL_ROW, "UserId": d.user_id, "HubName": d.hub,
                   **payload_properties(d.request), "Status": d.status, "Created": d.created, "Attempts": d.attempts,
                   "NextAttempt": d.next_attempt, "Completed": d.completed, "Error": d.error or ""}
-        try:
-            self._call(lambda: self.dials.create_entity({k: v for k, v in entity.items() if v is not None}))
-        except ResourceExistsError as exc:
-            raise StoreConflict(f"dial {d.dial_id} exists") from exc
-
-    def _dial_entity(self, dial_id: str):
-        try:
-            return self._call(lambda: self.dials.get_entity(key(dial_id), DIAL_ROW))
-        except ResourceNotFoundError:
-            return None
+        self._insert(self.dials, entity, f"dial {d.dial_id}")
 
     def get_dial(self, dial_id: str) -> Dial | None:
-        e = self._dial_entity(dial_id)
+        e = self._read(self.dials, DIAL_ROW, dial_id)
         return _dial(e) if e is not None else None
 
     def record_dial_attempt(self, d: Dial, attempts_before: int) -> bool:
-        e = self._dial_entity(d.dial_id)
+        e = self._read(self.dials, DIAL_ROW, d.dial_id)
         if e is None or e["Status"] != DialStatus.PENDING or int(e.get("Attempts", 0)) != attempts_before:
             return False
         patch = {"PartitionKey": key(d.dial_id), "RowKey": DIAL_ROW, "Status": d.status, "Attempts": d.attempts,
