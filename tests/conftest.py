@@ -189,6 +189,21 @@ def sender_api(stack, tokens) -> Api:
     return Api(stack, tokens["sender"])
 
 
+# --- click-to-dial's webhook --------------------------------------------------------------
+
+DIAL_SECRET = "test-dial-webhook-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def dial_receiver():
+    """`python -m telephony listen`'s receiver on a free loopback port, for a stack started
+    with DialWebhookUrl = its URL and DialWebhookSecret = DIAL_SECRET (one per module)."""
+    from telephony.listen import Receiver
+
+    with Receiver(DIAL_SECRET, port=0) as receiver:
+        yield receiver
+
+
 # --- the widget in the browser ----------------------------------------------------------
 
 def sign_in_popup(context, page, url: str, user: str = "alice", timeout: float = 60_000):

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from telephony.listen import Receiver
 from tests.conftest import (
     ARTIFACTS,
+    DIAL_SECRET,
     Api,
     Identity,
     call_payload,
@@ -42,20 +42,11 @@ WATCH_STATUS = """
 """
 
 
-DIAL_SECRET = "e2e-dial-webhook-secret-" + "x" * 16
-
-
 @pytest.fixture(scope="module")
-def receiver():
-    """`python -m telephony listen`'s receiver: the stack's dial webhook."""
-    with Receiver(DIAL_SECRET, port=0) as r:
-        yield r
-
-
-@pytest.fixture(scope="module")
-def e2e(tmp_path_factory, receiver):
+def e2e(tmp_path_factory, dial_receiver):
+    """The module's own stack; its dial webhook is the module's local receiver."""
     stack = start_stack(tmp_path_factory.mktemp("e2e-stack"),
-                        env={"DialWebhookUrl": receiver.url, "DialWebhookSecret": DIAL_SECRET})
+                        env={"DialWebhookUrl": dial_receiver.url, "DialWebhookSecret": DIAL_SECRET})
     identity = Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
     yield stack, identity, Api(stack, identity.sender_token())
     stop_stack(stack)
@@ -300,13 +291,13 @@ def test_11_hostile_text_is_rendered_as_text(context, e2e):
     shot(page, "11-hostile-text")
 
 
-def test_12_a_click_on_a_number_dials_through_the_signed_webhook(context, e2e, receiver):
+def test_12_a_click_on_a_number_dials_through_the_signed_webhook(context, e2e, dial_receiver):
     """onclicktoact → requestDial → the functions store the dial and POST it, signed, to the
     telephony system's webhook (the local receiver checks the signature); the widget shows
     the dial's progress and the sender API its state."""
     stack, identity, sender = e2e
     page, widget = open_host(context, stack)
-    before = len(receiver.received)
+    before = len(dial_receiver.received)
     page.locator("#contacts button.phone", has_text="+1 (555) 123-4567").click()
     payload = json.loads(widget.locator("body[data-click-to-act]").get_attribute("data-click-to-act", timeout=10_000))
     assert payload == {"value": "+1 (555) 123-4567", "name": "mobilephone", "format": "phone",
@@ -314,8 +305,8 @@ def test_12_a_click_on_a_number_dials_through_the_signed_webhook(context, e2e, r
     row = widget.locator('#recent li.dial[data-dial-status="delivered"]')
     row.wait_for(timeout=15_000)
     assert row.locator(".outcome").text_content() == "sent to the phone system"
-    assert len(receiver.received) == before + 1 and not receiver.rejected
-    dial = receiver.received[-1]
+    assert len(dial_receiver.received) == before + 1 and not dial_receiver.rejected
+    dial = dial_receiver.received[-1]
     maria = next(c for c in stack.session().get(stack.url + "/cifhost/static/contacts.json").json()
                  if c["fullname"] == MARIA[1])
     assert dial["userId"] == identity.oid("alice") and dial["number"] == MARIA[0]
