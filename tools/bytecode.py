@@ -11,7 +11,7 @@ import sys
 import zipfile
 
 MAGIC = importlib.util.MAGIC_NUMBER
-SITE = f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+SITE_ZIP = "/lib/site-packages.zip"  # where pyscript.toml puts the wheels' zip (web/main.py adds it to sys.path)
 STDLIB = f"/lib/python{sys.version_info.major}{sys.version_info.minor}.zip"
 
 
@@ -41,7 +41,8 @@ def compile_stdlib(src_zip: str, out_zip: str) -> int:
 
 
 def compile_wheels(wheels: list[str], out_zip: str) -> int:
-    """Merge wheels into one site-packages zip with __pycache__ entries for every module."""
+    """Merge wheels into one zip that the widget puts on sys.path as it is (zipimport: no
+    unpacking at start-up), with `mod.pyc` beside each `mod.py` as for the stdlib."""
     count = 0
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as zout:
         for wheel in wheels:
@@ -50,11 +51,9 @@ def compile_wheels(wheels: list[str], out_zip: str) -> int:
                     data = zin.read(info)
                     zout.writestr(info.filename, data)
                     if info.filename.endswith(".py"):
-                        path = f"{SITE}/{info.filename}"
-                        pyc = unchecked_pyc(data, path)
+                        pyc = unchecked_pyc(data, f"{SITE_ZIP}/{info.filename}")
                         if pyc is not None:
-                            cached = importlib.util.cache_from_source(path)[len(SITE) + 1:]
-                            zout.writestr(cached, pyc)
+                            zout.writestr(info.filename + "c", pyc)
                             count += 1
     return count
 

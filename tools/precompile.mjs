@@ -2,8 +2,8 @@
 // .pyc files match the browser interpreter exactly. Usage:
 //   node tools/precompile.mjs <mode> <out> <inputs...>   (paths on the host)
 import { loadPyodide } from "pyodide";
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { readFileSync, realpathSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -15,5 +15,7 @@ const py = await loadPyodide({ indexURL: resolve(root, "node_modules/pyodide") +
 py.FS.mkdirTree("/host");
 py.FS.mount(py.FS.filesystems.NODEFS, { root: "/" }, "/host");
 const mod = py.runPython(readFileSync(resolve(here, "bytecode.py"), "utf8") + "\nmain");
-const host = (p) => "/host" + resolve(p);
-mod(py.toPy([mode, host(out), ...inputs.map(host)]));
+// Real paths: Emscripten's NODEFS does not follow host symlinks (node_modules may be one).
+const host = (p) => "/host" + realpathSync(resolve(p));
+const hostOut = (p) => host(dirname(p)) + "/" + basename(p);
+mod(py.toPy([mode, hostOut(out), ...inputs.map(host)]));

@@ -24,6 +24,7 @@ VENDOR = REPO_ROOT / "web" / "vendor"
 WHEELS = REPO_ROOT / ".local" / "wheels"
 WHEEL_LIST = REPO_ROOT / "tools" / "widget-wheels.txt"
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "pyodide-lock.json")
+BOOT_MODULE = REPO_ROOT / "web" / "pyodide-boot.mjs"
 
 
 def step(message: str) -> None:
@@ -89,7 +90,8 @@ def download_wheels() -> list[Path]:
 def build_vendor(wheels: list[Path]) -> None:
     tools = REPO_ROOT / "tools"
     stamp = VENDOR / ".setup-stamp"
-    key = digest(REPO_ROOT / "package-lock.json", WHEEL_LIST, tools / "bytecode.py", tools / "precompile.mjs")
+    key = digest(REPO_ROOT / "package-lock.json", WHEEL_LIST, tools / "bytecode.py", tools / "precompile.mjs",
+                 BOOT_MODULE)
     if up_to_date(stamp, key):
         step("web/vendor: up to date")
         return
@@ -100,6 +102,7 @@ def build_vendor(wheels: list[Path]) -> None:
     pyodide_dir.mkdir(parents=True)
     for name in PYODIDE_FILES:
         shutil.copy2(NODE_MODULES / "pyodide" / name, pyodide_dir / name)
+    shutil.copy2(BOOT_MODULE, pyodide_dir / BOOT_MODULE.name)  # PyScript's interpreter: beside pyodide.mjs
     shutil.copytree(NODE_MODULES / "@pyscript" / "core" / "dist", pyscript_dir,
                     ignore=shutil.ignore_patterns("*.map"))
     step("bytecode: compiling the Pyodide stdlib with Pyodide's Python (about 10 s)")

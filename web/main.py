@@ -7,6 +7,9 @@ import json
 import sys
 from urllib.parse import parse_qsl
 
+sys.path += ["/lib/adaptor_core.zip", "/lib/site-packages.zip"]  # pyscript.toml [files]: imported, never unpacked
+
+# ruff: noqa: E402 (the imports below come from the zips just put on the path)
 from adaptor import MARKS, Adaptor, mark
 from js import Object, document, window
 from pyodide.ffi import create_proxy, to_js
@@ -59,7 +62,8 @@ def diagnostics():
     found = {name: getattr(importlib.import_module(name), "__version__", "?")
              for name in ("msal", "requests", "jwt", "pyodide_http")}
     msal = sys.modules["msal"]
-    found["bytecode"] = bool(msal.__cached__ and os.path.exists(msal.__cached__))
+    # imported from the zip: zipimport names the .pyc it ran as __file__
+    found["bytecode"] = msal.__file__.endswith(".pyc") or bool(msal.__cached__ and os.path.exists(msal.__cached__))
     found["python"] = sys.version.split()[0]
     found["msal_was_imported"] = imported
     found["marks"] = dict(MARKS)

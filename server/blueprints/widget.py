@@ -15,7 +15,8 @@ bp = Blueprint("widget", __name__, url_prefix="/widget")
 # and for WebAssembly.instantiateStreaming.
 TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
          ".toml": "text/plain", ".py": "text/plain", ".zip": "application/zip",
-         ".json": "application/json", ".css": "text/css", ".html": "text/html"}
+         ".json": "application/json", ".css": "text/css", ".html": "text/html",
+         ".bin": "application/octet-stream"}
 
 
 def core_zip() -> bytes:
