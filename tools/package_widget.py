@@ -10,7 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from server.blueprints.widget import core_zip
+from server.blueprints.widget import VERSIONED_PAGES, core_zip
+from server.widget_assets import IMMUTABLE, vendor_version, versioned
 from server.settings import WEB_DIR
 from tools.setup import VENDOR
 
@@ -28,13 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     target = args.out / "widget"
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(WEB_DIR, target, ignore=shutil.ignore_patterns("__pycache__", ".setup-stamp"))
+    shutil.copytree(WEB_DIR, target, ignore=shutil.ignore_patterns("__pycache__", ".setup-stamp", "vendor"))
+    # the vendor files under their content hash, as the local server names them (server/widget_assets.py)
+    version = vendor_version()
+    shutil.copytree(VENDOR, target / f"vendor-{version}", ignore=shutil.ignore_patterns(".setup-stamp"))
+    for page in VERSIONED_PAGES:
+        (target / page).write_text(versioned((WEB_DIR / page).read_text(encoding="utf-8"), version), encoding="utf-8")
     (target / "adaptor_core.zip").write_bytes(core_zip())
     config = {"AdaptorFunctionUrl": args.functions_url, "ClientId": args.client_id,
               "Authority": args.authority, "Scope": args.scope}
     (target / "config.json").write_text(json.dumps(config, indent=2))
     files = sum(1 for p in target.rglob("*") if p.is_file())
-    print(f"widget packaged: {target} ({files} files); serve it over HTTPS with the CSP in docs/deploy-azure.md")
+    print(f"widget packaged: {target} ({files} files); serve it over HTTPS with the CSP in docs/deploy-azure.md, "
+          f"vendor-{version}/ with Cache-Control: {IMMUTABLE}")
     return 0
 
 

@@ -5,7 +5,8 @@ Steps (each skipped when its inputs are unchanged):
 2. copy Pyodide and PyScript into web/vendor/ (git-ignored, served by our server)
 3. download the widget's pinned pure-Python wheels
 4. precompile the Pyodide stdlib and the wheels to bytecode with Pyodide's own Python
-5. the dev CA and TLS certificate for 127.0.0.1/localhost
+5. the widget's Pyodide memory snapshot (tools/snapshot.py; skipped without Chromium)
+6. the dev CA and TLS certificate for 127.0.0.1/localhost
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def build_vendor(wheels: list[Path]) -> None:
     tools = REPO_ROOT / "tools"
     stamp = VENDOR / ".setup-stamp"
     key = digest(REPO_ROOT / "package-lock.json", WHEEL_LIST, tools / "bytecode.py", tools / "precompile.mjs",
-                 BOOT_MODULE)
+                 BOOT_MODULE, tools / "snapshot.py")
     if up_to_date(stamp, key):
         step("web/vendor: up to date")
         return
@@ -110,6 +111,8 @@ def build_vendor(wheels: list[Path]) -> None:
         NODE_MODULES / "pyodide" / "python_stdlib.zip")
     step("bytecode: compiling the widget's wheels")
     run("node", tools / "precompile.mjs", "wheels", VENDOR / "site-packages.zip", *wheels)
+    step("snapshot: Pyodide's memory after the widget's standard-library imports, in headless Chromium")
+    run(sys.executable, "-m", "tools.snapshot")
     stamp.write_text(key)
     step(f"web/vendor: built in {time.monotonic() - started:.1f} s")
 

@@ -5,9 +5,10 @@ import io
 import zipfile
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, send_from_directory
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, request, send_from_directory
 
 from ..settings import CORE_DIR, WEB_DIR
+from ..widget_assets import IMMUTABLE, VENDOR_DIR, vendor_version, versioned
 
 bp = Blueprint("widget", __name__, url_prefix="/widget")
 
@@ -16,7 +17,7 @@ bp = Blueprint("widget", __name__, url_prefix="/widget")
 TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
          ".toml": "text/plain", ".py": "text/plain", ".zip": "application/zip",
          ".json": "application/json", ".css": "text/css", ".html": "text/html",
-         ".bin": "application/octet-stream"}
+         ".gz": "application/gzip"}
 
 
 def core_zip() -> bytes:
@@ -48,13 +49,38 @@ def config_json():
     return response
 
 
-@bp.get("/", defaults={"path": "index.html"})
-@bp.get("/<path:path>")
-def static(path: str):
+def _suffix(path: str) -> str:
     suffix = "." + path.rsplit(".", 1)[-1] if "." in path else ""
     if suffix not in TYPES:
         abort(404)
-    response = send_from_directory(WEB_DIR, path, mimetype=TYPES[suffix])
+    return suffix
+
+
+@bp.get("/vendor-<version>/<path:path>")
+def vendor(version: str, path: str):
+    """web/vendor under its content hash (server/widget_assets.py): kept for a year."""
+    if version != vendor_version():
+        abort(404)  # another build's URL: never cache these contents under it
+    response = send_from_directory(VENDOR_DIR, path, mimetype=TYPES[_suffix(path)])
+    response.headers["Cache-Control"] = IMMUTABLE
+    return response
+
+
+# The pages naming vendor files: served with those names under the current hash.
+VERSIONED_PAGES = {"index.html", "pyscript.toml"}
+
+
+@bp.get("/", defaults={"path": "index.html"})
+@bp.get("/<path:path>")
+def static(path: str):
+    suffix = _suffix(path)
+    if path in VERSIONED_PAGES:
+        text = versioned((WEB_DIR / path).read_text(encoding="utf-8"), vendor_version())
+        response = Response(text, mimetype=TYPES[suffix])
+        response.add_etag()
+        response.make_conditional(request)
+    else:
+        response = send_from_directory(WEB_DIR, path, mimetype=TYPES[suffix])
     response.headers["Cache-Control"] = "no-cache"  # revalidate (ETag), never stale after an upgrade
     if suffix == ".html":
         response.headers["Content-Security-Policy"] = content_security_policy()
