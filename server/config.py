@@ -13,6 +13,7 @@ from .azure_signalr import ConnectionString
 from .dial_webhook import webhook_settings
 from .errors import ConfigError
 from .phone import DEFAULT_REGION, region_setting
+from .functions.admission import DEFAULT_PER_SECOND, SETTING
 from .settings import Settings
 
 if TYPE_CHECKING:  # the local stand-ins are imported by local_setup only: the Azure package has none
@@ -42,6 +43,8 @@ class Config:
     unavailable_agent_calls: str = UNAVAILABLE_AGENT_CALLS[0]  # UnavailableAgentCalls: queue | refuse
     phone_region: str = DEFAULT_REGION  # DefaultPhoneRegion: the country of numbers written without +<country code>
     dial_webhook: tuple[str, str] | None = None  # DialWebhookUrl, DialWebhookSecret (None: click-to-dial off)
+    # SendMessageToUser calls one instance takes a second before it answers 429 (None: no limit)
+    max_notifications_per_second: float | None = DEFAULT_PER_SECOND
     # --- the local stack only ---
     directory: Directory | None = None  # the local identity provider's tenant
     local_signalr_keys: tuple[str, ...] = ()  # the emulator's primary and secondary AccessKey
@@ -119,16 +122,31 @@ def audiences_for(client_id: str, api_scope: str) -> tuple[str, ...]:
 
 def positive_seconds(settings: Settings, key: str, default: float) -> float:
     """Setting `key` as a positive, finite number of seconds; ConfigError naming it otherwise."""
+    return positive_number(settings, key, default, "seconds")
+
+
+def positive_number(settings: Settings, key: str, default: float, unit: str, zero_means: str | None = None) -> float:
+    """Setting `key` as a positive, finite number of `unit` (`default` when unset); with
+    `zero_means`, 0 too. A ConfigError naming the key and the rule otherwise."""
     raw = settings.value(key)
     if raw is None:
         return default
     try:
         value = float(raw)
     except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise ConfigError(f"{key} must be a positive number of seconds, not {raw!r}")
-    return value
+        value = -1.0
+    if (value == 0 and zero_means) or 0 < value < float("inf"):
+        return value
+    also = f" (0: {zero_means})" if zero_means else ""
+    raise ConfigError(f"{key} must be a positive number of {unit}{also}, not {raw!r}")
+
+
+def max_notifications_per_second(settings: Settings) -> float | None:
+    """Setting `MaxNotificationsPerSecond`: SendMessageToUser calls one instance takes a
+    second before it answers 429 with Retry-After (default measured, server/functions/admission.py);
+    0 turns shedding off (None), e.g. where the host's own throttles do it."""
+    return positive_number(settings, SETTING, DEFAULT_PER_SECOND, "notifications a second",
+                           zero_means="no limit") or None
 
 
 def choice(settings: Settings, key: str, options: tuple[str, ...]) -> str:
@@ -156,7 +174,8 @@ def azure_setup(settings: Settings) -> Config:
                   positive_seconds(settings, "AckWindowSeconds", DEFAULT_ACK_WINDOW),
                   choice(settings, "UnavailableAgentCalls", UNAVAILABLE_AGENT_CALLS),
                   region_setting(settings.value("DefaultPhoneRegion")),
-                  webhook_settings(settings.value("DialWebhookUrl"), settings.value("DialWebhookSecret")))
+                  webhook_settings(settings.value("DialWebhookUrl"), settings.value("DialWebhookSecret")),
+                  max_notifications_per_second(settings))
 
 
 def local_setup(settings: Settings) -> Config:
@@ -214,6 +233,7 @@ def local_setup(settings: Settings) -> Config:
         # Local default: `python -m telephony listen` on this machine, with the generated secret.
         dial_webhook=webhook_settings(settings.value("DialWebhookUrl") or LOCAL_DIAL_WEBHOOK,
                                       settings.value("DialWebhookSecret") or secrets["dial_webhook_secret"]),
+        max_notifications_per_second=max_notifications_per_second(settings),
         directory=directory, local_signalr_keys=local_keys, dynamics_origins=dynamics, real_azure=tuple(real_azure),
         signalr_origins=signalr_origins, identity_header=secrets["identity_header"],
         adaptor_function_url=functions_url,

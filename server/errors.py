@@ -15,6 +15,7 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, detail: str | None = None):
         super().__init__(detail or message)
         self.status, self.code, self.message = status, code, message
+        self.headers: dict[str, str] = {}  # e.g. Retry-After on a 429
 
     @property
     def body(self) -> dict[str, str]:

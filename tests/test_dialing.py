@@ -79,7 +79,7 @@ def dialer(local, url: str | None, clock: Clock) -> Functions:
     store = MemoryStore()
     store.upsert_connection(Connection(local.oid("alice"), "conn-a", config.hub, 1, clock()))
     store.upsert_connection(Connection(local.oid("bob"), "conn-b", config.hub, 1, clock()))
-    return Functions(config, local.validator, store, local.stack.functions.signalr, clock,
+    return Functions(config, local.validator, store, local.stack.functions.signalr, clock=clock,
                      webhook_http=httpx.Client(trust_env=False))
 
 

@@ -63,7 +63,7 @@ def diagnostics():
              for name in ("msal", "requests", "jwt", "pyodide_http")}
     msal = sys.modules["msal"]
     # imported from the zip: zipimport names the .pyc it ran as __file__
-    found["bytecode"] = msal.__file__.endswith(".pyc") or bool(msal.__cached__ and os.path.exists(msal.__cached__))
+    found["bytecode"] = (msal.__file__ or "").endswith(".pyc") or bool(msal.__cached__ and os.path.exists(msal.__cached__))
     found["python"] = sys.version.split()[0]
     found["msal_was_imported"] = imported
     found["marks"] = dict(MARKS)

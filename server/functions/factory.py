@@ -8,13 +8,15 @@ from ..auth import TokenValidator
 from ..config import Config
 from ..http_client import make_client
 from ..store import open_store
+from .admission import RateLimit
 from .credentials import signalr_credential
 from .handlers import Functions
 from .signalr_rest import SignalRRest
 
 
 def build_functions(config: Config, signalr_http: httpx.Client | None = None) -> Functions:
-    """The handlers with their store, token validator and SignalR REST client.
+    """The handlers with their store, token validator, SignalR REST client and
+    SendMessageToUser's rate limit (Config.max_notifications_per_second, one per instance).
     `signalr_http` is how the REST client reaches the service (the local stack passes its
     in-process transport to the emulator); by default HTTPS trusting the system CAs and
     the local dev CA where it exists."""
@@ -26,5 +28,6 @@ def build_functions(config: Config, signalr_http: httpx.Client | None = None) ->
     if config.signalr.identity_based:
         bundle = settings.certs_dir / "bundle.pem"  # the dev CA + the system CAs, only where it exists
         credential = signalr_credential(config.signalr, config.authority, bundle if bundle.exists() else None)
+    limit = config.max_notifications_per_second
     return Functions(config, validator, store, SignalRRest(config.signalr, signalr_http or http, credential),
-                     webhook_http=http)
+                     RateLimit(limit) if limit else None, webhook_http=http)

@@ -34,6 +34,7 @@ from ..jsonbody import require_sendable
 from ..log import log_event
 from ..phone import caller_number
 from ..store import Connection, Message, MessageStatus, Presence, Store
+from .admission import RateLimit, too_many_requests
 from .dialer import Dialer
 from .http import FunctionRequest, FunctionResponse, field_ci, iso, want_str
 from .signalr_rest import SignalRRest, SignalRUnavailable
@@ -65,8 +66,11 @@ class Functions:
     """The handlers, built from the one Config (server/config.py) by server/functions/factory.py."""
 
     def __init__(self, config: Config, validator: TokenValidator, store: Store, signalr: SignalRRest,
-                 clock: Callable[[], float] = time.time, webhook_http: httpx.Client | None = None):
+                 admission: RateLimit | None = None, clock: Callable[[], float] = time.time,
+                 webhook_http: httpx.Client | None = None):
+        """`admission`: SendMessageToUser's rate limit (None: every authenticated call is taken)."""
         self.config, self.validator, self.store, self.signalr, self.clock = config, validator, store, signalr, clock
+        self.admission = admission
         # click-to-dial's webhook calls (the handlers' own client unless one is given)
         self.dialer = Dialer(config, store, signalr, webhook_http or httpx.Client(trust_env=False), clock)
 
@@ -123,7 +127,11 @@ class Functions:
 
     # --- SendMessageToUser ------------------------------------------------------------
     def SendMessageToUser(self, req: FunctionRequest) -> FunctionResponse:
-        self._sender(req)
+        self._sender(req)  # first: only an authenticated sender uses up the rate
+        if self.admission is not None:
+            wait = self.admission.admit()
+            if wait:
+                raise too_many_requests(self.admission.per_second, wait)
         body = req.json_object()
         user_id = self._user_id(field_ci(body, "userId"))
         payload = self._parse_payload(field_ci(body, "message"))

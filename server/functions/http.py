@@ -94,4 +94,4 @@ def dispatch(call: Callable[[], FunctionResponse]) -> FunctionResponse:
     except ApiError as exc:
         if exc.status >= 500:
             log.warning("%s: %s", exc.code, exc)
-        return FunctionResponse(exc.status, exc.body)
+        return FunctionResponse(exc.status, exc.body, dict(exc.headers))
