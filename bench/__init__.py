@@ -1,6 +1,7 @@
 """Load benchmarks and fault runs against a real local stack.
 
     .venv/bin/python -m bench widget    [--quick]   # start, memory, POST → notifyEvent (Chromium)
+    .venv/bin/python -m bench cpu       [--quick]   # the functions' CPU per notification, in process, with its profile
     .venv/bin/python -m bench latency   [--quick]   # the server's part, and the rates it holds
     .venv/bin/python -m bench capacity  [--quick] [--hold S] [--final-hold S] [--steps 100,1000,2000,5000]
     .venv/bin/python -m bench faults    [--quick]

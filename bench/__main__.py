@@ -1,4 +1,4 @@
-"""`python -m bench widget|capacity|latency|faults|fuzz|all [--quick]` — see bench/__init__.py."""
+"""`python -m bench widget|cpu|capacity|latency|faults|fuzz|all [--quick]` — see bench/__init__.py."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("what", choices=["widget", "capacity", "latency", "faults", "fuzz", "all", "report"])
+    parser.add_argument("what", choices=["widget", "cpu", "capacity", "latency", "faults", "fuzz", "all", "report"])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in a minute or two")
     parser.add_argument("--hold", type=float, default=None, help="capacity: seconds to hold each step (default 60)")
     parser.add_argument("--final-hold", type=float, default=None,
@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import widget
 
         ok &= widget.run(quick=args.quick)["passed_all"]
+    if args.what in ("cpu", "all"):
+        from . import functions_cpu
+
+        ok &= all(t["met"] for t in functions_cpu.run(quick=args.quick)["targets"])
     if args.what in ("latency", "all"):
         from . import latency
 

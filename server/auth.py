@@ -27,6 +27,7 @@ import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import httpx
@@ -39,6 +40,7 @@ JWKS_MIN_REFRESH = 10  # seconds between refetches forced by unknown kids (no fe
 # Longer Authorization headers never reach a handler behind Azure's front ends (Azure
 # SignalR: 16 KB a header; our own server bounds headers the same way, server/front_end.py).
 MAX_TOKEN_LENGTH = 16 * 1024
+VALIDATED_TOKENS = 1024  # tokens remembered as valid (least recently used dropped first)
 JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 TIME_CLAIMS = ("exp", "nbf", "iat")  # NumericDate: seconds since the epoch
 STRING_CLAIMS = ("iss", "oid", "sub", "tid", "scp", "azp", "appid", "idtyp", "ver")
@@ -99,6 +101,9 @@ class TokenValidator:
         self._metadata: dict[str, dict] = {}  # by token version
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}  # by jwks_uri, then kid
         self._keys_fetched: dict[str, float] = {}
+        # token → (Principal, exp) of tokens that passed every check: a sender or agent uses one
+        # token for up to an hour, and the RS256 check was a third of a notification's CPU.
+        self._valid: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def _fetch_json(self, url: str) -> dict:
         try:
@@ -132,7 +137,23 @@ class TokenValidator:
 
     def validate(self, token: str) -> Principal:
         """The token's Principal, or a 401 ApiError naming what is wrong (any header or
-        claim a client can craft ends here, never in another exception)."""
+        claim a client can craft ends here, never in another exception). A token that
+        passed is remembered until its `exp` (+ leeway): the same answer, without the work."""
+        with self._lock:
+            known = self._valid.get(token)
+            if known is not None:
+                if time.time() < known[1] + self.leeway:  # PyJWT's own test: expired once exp <= now - leeway
+                    self._valid.move_to_end(token)
+                    return known[0]
+                del self._valid[token]  # expired since: the full check below names it
+        principal = self._check(token)
+        with self._lock:
+            self._valid[token] = (principal, float(principal.claims["exp"]))
+            while len(self._valid) > VALIDATED_TOKENS:
+                self._valid.popitem(last=False)
+        return principal
+
+    def _check(self, token: str) -> Principal:
         header = unverified_header(token)
         try:  # types first, so that e.g. exp "9999999999" is named, not read as a number by PyJWT
             unverified = jwt.decode(token, options={"verify_signature": False})

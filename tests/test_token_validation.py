@@ -122,6 +122,18 @@ def test_the_well_formed_token_passes(authority):
     assert isinstance(principal, Principal) and principal.user_id == good["oid"]
 
 
+def test_a_remembered_token_still_expires(authority):
+    """The validator remembers tokens that passed (server/auth.py); that never makes one
+    live past its `exp` + leeway. (Waits for a real expiry: a bounded sleep, no timing.)"""
+    validator, directory, good = authority
+    now = int(time.time())
+    token = craft(directory, good_header(directory), {**good, "exp": now - validator.leeway + 2})
+    assert isinstance(outcome(validator, token), Principal)
+    assert outcome(validator, token) == validator.validate(token)  # remembered: the same Principal
+    time.sleep(3.5)
+    assert outcome(validator, token)[0] == "token_expired"
+
+
 # --- properties ------------------------------------------------------------------------------
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) | st.text(max_size=10)

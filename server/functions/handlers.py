@@ -171,7 +171,7 @@ class Functions:
         except StoreConflict:
             raise ApiError(409, "duplicate_message_id", f"A message with id '{message_id}' exists already.") from None
         # An agent who is offline or do-not-disturb in CIF gets the call when available again.
-        status = self._send(message) if online and unavailable is None else MessageStatus.QUEUED
+        status = self._send(message, payload=payload) if online and unavailable is None else MessageStatus.QUEUED
         rows = self.store.user_connections(user_id, self.config.hub)
         if rows and not online:
             rows = self._forget_dead_connections(user_id, rows, checked_at=now)
@@ -247,9 +247,10 @@ class Functions:
             want_str(field_ci(value, name), f"message.{name}", required=False, max_len=4096, allow_empty=True)
         return dict(value)
 
-    def _send(self, message: Message, connection_id: str | None = None) -> str:
-        """Push one message; on a service failure it stays queued for the next connect."""
-        payload = json.loads(message.payload)
+    def _send(self, message: Message, connection_id: str | None = None, payload: dict | None = None) -> str:
+        """Push one message (`payload`: its parsed payload, when the caller has it); on a
+        service failure it stays queued for the next connect."""
+        payload = json.loads(message.payload) if payload is None else payload
         try:
             if connection_id:
                 self.signalr.send_to_connection(message.hub, connection_id, RECEIVE_NOTIFICATION, [payload])
