@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 
 from testkit import run_async
-from testkit.server import ServerProcess
+from testkit.server import REPO, ServerProcess
+
+REFERENCE = REPO / "bench" / "reference"
+SIGNALR_JS = REPO / "node_modules" / "@microsoft" / "signalr" / "dist" / "browser" / "signalr.min.js"
 
 DRIVE_JS = """
 async ({token, oid, first, count, tag, pauseMs, phone}) => {
@@ -63,8 +66,23 @@ def host_url(server: ServerProcess) -> str:
     return f"https://127.0.0.1:{server.port}/"
 
 
+def route_reference_widget(ctx, token: str) -> None:
+    """Make the host frame the JS reference widget (bench/reference/) instead of ours:
+    Playwright answers the widget's URL with it, handing in the agent's access token."""
+    import re
+
+    ctx.add_init_script(f"window.benchAccessToken = {json.dumps(token)};")
+    ctx.route(re.compile(r"^https://localhost:\d+/widget/(\?.*)?$"), lambda r: r.fulfill(
+        status=200, content_type="text/html", body=(REFERENCE / "widget.html").read_text()))
+    ctx.route("**/bench-ref/widget.js", lambda r: r.fulfill(
+        status=200, content_type="text/javascript", body=(REFERENCE / "widget.js").read_text()))
+    ctx.route("**/bench-ref/signalr.min.js", lambda r: r.fulfill(
+        status=200, content_type="text/javascript", body=SIGNALR_JS.read_text()))
+
+
 def open_host(ctx, server: ServerProcess):
-    """The host page with the widget registered (sign-in silent: the context carries the msal cache)."""
+    """The host page with the widget registered (sign-in silent: the context carries the msal
+    cache, or the JS reference's token)."""
     page = ctx.new_page()
     page.goto(host_url(server))
     frame = page.frame_locator("#widget-frame")
@@ -92,5 +110,20 @@ def sender_access_token(server: ServerProcess) -> str:
 
 
 def alice_oid(server: ServerProcess) -> str:
-    return json.loads((server.state_dir / "identity.json").read_text())["users"]["alice"]["oid"]
+    return user_oid(server, "alice")
+
+
+def user_oid(server: ServerProcess, name: str) -> str:
+    return json.loads((server.state_dir / "identity.json").read_text())["users"][name]["oid"]
+
+
+def agent_access_token(server: ServerProcess, name: str) -> str:
+    """An agent's API access token through the identity provider's code flow (bench/identity.py)."""
+    from .identity import Tenant, agent_token
+
+    async def get() -> str:
+        async with server.async_http() as http:
+            return await agent_token(http, Tenant.from_identity(server.url, server.identity()), name)
+
+    return run_async(get())
 

@@ -41,3 +41,34 @@ def build_result(timings: list[dict], count: int, suffix: str, duration: float) 
         "notes": ["`python -m bench latency` measures the server's part alone (POST → the hub message at a "
                   "simulated agent's socket) and the rates it sustains."],
     }
+
+
+def build_comparison(timings: dict[str, list[dict]], suffix: str, duration: float) -> dict:
+    """The Python widget against the JS reference widget (bench/reference/), POST →
+    notifyEvent, from calls alternating between the two in one run."""
+    figures = {side: summary_ms([t["notify_ms"] / 1000 for t in rows]) for side, rows in timings.items()}
+    stages = {side: {key: summary_ms([t[key] / 1000 for t in rows]) for _, key in STAGES} for side, rows in timings.items()}
+    targets = []
+    for figure in ("p50", "p99"):
+        py, js = figures["python"][figure], figures["js"][figure]
+        ratio = round(py / js, 2) if py and js else None
+        targets.append(report.target(f"POST → notifyEvent {figure}, Python / JS reference", ratio, "≤ 1.5×",
+                                     ratio is not None and ratio <= 1.5,
+                                     f"Python {py} ms against JS {js} ms; see the stages: the part before the "
+                                     "lookup is the server's and the push's, the rest the host round trips"))
+    return {
+        "name": f"call-to-toast{suffix}", "title": "Call to toast: Python widget against a JS reference widget",
+        "summary": "Two host pages in one headless Chromium, each in its own browser context: the Python widget "
+                   "(signed in as alice) and the JS reference widget (bench/reference/: @microsoft/signalr and "
+                   "plain JavaScript making the same CIF calls with the same arguments, signed in as bob). Calls "
+                   "alternate between them in batches of 10, each timed as in the run above (POST from the host "
+                   "page → the host receiving notifyEvent, one clock), each rejected.",
+        "duration_s": round(duration, 1), "xlabel": "POST sent → notifyEvent in the host",
+        "params": {"calls_per_side": len(timings["python"]), "batch": 10, "answer": "Reject"},
+        "figures": {side: figures[side] for side in figures},
+        "targets": targets,
+        "tables": [{"title": "Per call, ms after the POST started", "columns": ["stage", "side", "p50", "p95", "p99", "max"],
+                    "rows": [[label, side, stages[side][key]["p50"], stages[side][key]["p95"], stages[side][key]["p99"],
+                              stages[side][key]["max"]] for label, key in STAGES for side in ("python", "js")]}],
+        "series": {f"{side}: POST → notifyEvent": [round(t["notify_ms"], 3) for t in rows] for side, rows in timings.items()},
+    }

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from server.blueprints.widget import VERSIONED_PAGES, core_zip
-from server.widget_assets import IMMUTABLE, vendor_version, versioned
 from server.settings import WEB_DIR
+from server.widget_assets import IMMUTABLE, vendor_version, versioned
 from tools.setup import VENDOR
 
 
