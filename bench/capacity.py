@@ -332,7 +332,8 @@ def run(quick: bool = False, hold: float | None = None, steps: list[int] | None 
               "keepalive_s": float(os.environ.get("ADAPTOR_SIGNALR_KEEPALIVE", "15"))}
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
-        server = ServerProcess(Path(tmp) / "state", load_users=max(steps))
+        # what one process holds: shedding off (bench/latency.py's overload run has it on)
+        server = ServerProcess(Path(tmp) / "state", load_users=max(steps), env={"MaxNotificationsPerSecond": "0"})
         with server:
             figures = asyncio.run(run_async(server, steps, hold, notify_count, rate, window,
                                             Path(tmp) if profile_run else None, final_hold))

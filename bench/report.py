@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 PLOTS_DIR = REPO / "docs" / "benchmarks"
 MARKDOWN = REPO / "docs" / "benchmarks.md"
-ORDER = ["widget-start", "widget-memory", "latency-cif", "latency", "capacity", "faults", "fuzz"]
+ORDER = ["widget-start", "widget-memory", "latency-cif", "call-to-toast", "functions-cpu", "latency", "overload", "capacity",
+         "faults", "fuzz"]
 
 
 # --- the machine --------------------------------------------------------------------
@@ -270,7 +271,7 @@ def replot() -> None:
     """Redraw every plot from the JSON files (after a change to the plotting code)."""
     for result in load_results():
         base = result["name"].removesuffix("-quick")
-        if base.startswith("latency"):
+        if base.startswith("latency") or base == "call-to-toast":
             plot_latency(result)
         elif base == "capacity":
             plot_capacity(result)
