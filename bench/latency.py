@@ -93,18 +93,24 @@ def _figures(pairs) -> dict:
             "_samples_ms": [round(v * 1000, 3) for v in delivered]}
 
 
+async def _registered_agent(server: ServerProcess, tenant: Tenant, idp_http, agent_http):
+    """The run's one agent (the first load user), registered; with the Waiters it reports to."""
+    name = load_username(1)
+    token = (await agent_tokens(idp_http, tenant, [name]))[name]
+    oid = _oid(token)
+    waiters = Waiters()
+    agent = new_load_agent(server.url, name, oid, token, agent_http, server.tls(), tick=0.5,
+                           on_delivery=waiters.delivered)
+    await agent.agent.start()
+    await agent.agent.wait_registered(20)
+    return agent, oid, waiters
+
+
 async def run_async(server: ServerProcess, count: int, rates: list[float], warmup: int) -> dict:
     tenant = Tenant.from_identity(server.url, server.identity())
     async with server.async_http() as idp_http, server.async_http() as agent_http, \
             server.async_http(max_connections=64) as send_http:
-        name = load_username(1)
-        token = (await agent_tokens(idp_http, tenant, [name]))[name]
-        oid = _oid(token)
-        waiters = Waiters()
-        agent = new_load_agent(server.url, name, oid, token, agent_http, server.tls(), tick=0.5,
-                               on_delivery=waiters.delivered)
-        await agent.agent.start()
-        await agent.agent.wait_registered(20)
+        agent, oid, waiters = await _registered_agent(server, tenant, idp_http, agent_http)
         sender = Sender(send_http, server.url, await sender_token(idp_http, tenant))
         await sequential(sender, waiters, oid, warmup, "warmup")
 
@@ -228,14 +234,7 @@ async def overload_async(server: ServerProcess, rate: float, count: int, process
     promptly or a 429 at once."""
     tenant = Tenant.from_identity(server.url, server.identity())
     async with server.async_http() as idp_http, server.async_http() as agent_http:
-        name = load_username(1)
-        token = (await agent_tokens(idp_http, tenant, [name]))[name]
-        oid = _oid(token)
-        waiters = Waiters()
-        agent = new_load_agent(server.url, name, oid, token, agent_http, server.tls(), tick=0.5,
-                               on_delivery=waiters.delivered)
-        await agent.agent.start()
-        await agent.agent.wait_registered(20)
+        agent, oid, waiters = await _registered_agent(server, tenant, idp_http, agent_http)
         token = await sender_token(idp_http, tenant)
         for i in range(count):
             waiters.expect(f"overload{i % processes}-{i // processes}")
