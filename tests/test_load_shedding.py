@@ -9,7 +9,7 @@ import pytest
 
 from server.config import max_notifications_per_second
 from server.errors import ConfigError
-from server.functions.admission import SETTING, RateLimit
+from server.functions.admission import DEFAULT_PER_SECOND, SETTING, RateLimit
 from server.settings import Settings
 from tests.conftest import Api, Identity, call_payload, new_agent, run_async, start_stack, stop_stack
 from tests.test_functions_flow import next_notification
@@ -36,7 +36,7 @@ def test_rate_limit_admits_the_rate_and_a_quarter_second_burst_then_says_how_lon
     assert slow.admit() == 0.0 and slow.admit() == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize("raw, expected", [(None, 150.0), ("40", 40.0), ("0.5", 0.5), ("0", None)])
+@pytest.mark.parametrize("raw, expected", [(None, DEFAULT_PER_SECOND), ("40", 40.0), ("0.5", 0.5), ("0", None)])
 def test_setting_default_value_and_off(monkeypatch, tmp_path, raw, expected):
     monkeypatch.delenv(SETTING, raising=False)
     extra = {} if raw is None else {SETTING: raw}

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from ..errors import ApiError
 
 SETTING = "MaxNotificationsPerSecond"
-# Measured (docs/benchmarks.md, "overload"): one local stack process on the 2-core CI machine
-# delivers this rate with p99 well under a second; the overload run offers twice as much.
-DEFAULT_PER_SECOND = 150.0
+# Measured (docs/benchmarks.md, "overload"): offered twice this, one local stack process on
+# the 2-core CI machine answered every call within 0.25 s (the refusals cost CPU too); at
+# 150/s, offered 300/s, its queue grew past 1.5 s in ten seconds.
+DEFAULT_PER_SECOND = 120.0
 BURST_SECONDS = 0.25  # a burst may take a quarter second's worth at once
 
 
