@@ -8,8 +8,8 @@ JavaScript engine): a Node-made snapshot records Node's lack of JavaScript Promi
 Integration (JSPI) and fails in a browser that has it. The page loads Pyodide from
 web/vendor/pyodide through Playwright routes, imports the standard-library and
 `pyodide` modules the widget and PyScript import (read from their sources, so nothing
-here goes stale), and saves the memory gzip-compressed beside pyodide.mjs as
-`snapshot-jspi.bin.gz`. web/pyodide-boot.mjs uses it only where the page has JSPI too,
+here goes stale), and saves the memory without its zero pages (`sparse`), gzip-compressed,
+beside pyodide.mjs as `snapshot-jspi.bin.gz`. web/pyodide-boot.mjs uses it only where the page has JSPI too,
 and boots the ordinary way otherwise.
 
 Never in the snapshot: our own code (adaptor_core changes with every edit) and the
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ast
 import base64
+import gzip
+import struct
 import sys
 from pathlib import Path
 
@@ -51,6 +53,20 @@ MAKE_JS = """async (modules) => {
   for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return { imported, skipped, size: memory.length, gzip: btoa(text) };
 }"""
+
+
+SPARSE_MAGIC = b"SPRS"
+PAGE = 64 * 1024
+
+
+def sparse(memory: bytes, page: int = PAGE) -> bytes:
+    """The snapshot without its all-zero pages (more than half of the 30 MiB are zeros,
+    and the page must move every byte it gets): b"SPRS", total length, page size and
+    count (u32 little-endian), the indices of the pages kept (u32 each), then those pages
+    (the last one may be shorter). web/pyodide-boot.mjs puts them back into zeros."""
+    kept = [i for i in range(0, (len(memory) + page - 1) // page) if memory[i * page:(i + 1) * page].strip(b"\0")]
+    head = SPARSE_MAGIC + struct.pack("<III", len(memory), page, len(kept)) + struct.pack(f"<{len(kept)}I", *kept)
+    return head + b"".join(memory[i * page:(i + 1) * page] for i in kept)
 
 
 def widget_imports() -> list[str]:
@@ -90,7 +106,7 @@ def make(out: Path = PYODIDE_DIR / SNAPSHOT) -> dict:
             result = page.evaluate(MAKE_JS, widget_imports())
         finally:
             browser.close()
-    data = base64.b64decode(result.pop("gzip"))
+    data = gzip.compress(sparse(gzip.decompress(base64.b64decode(result.pop("gzip")))), compresslevel=6)
     tmp = out.with_suffix(".tmp")
     tmp.write_bytes(data)
     tmp.replace(out)

@@ -26,8 +26,8 @@ async def wait_for_library(timeout: float = 10.0):
         cif = getattr(getattr(window, "Microsoft", None), "CIFramework", None)
         if cif is not None:
             return CifApi(cif)
-        status = window.cifLibrary
-        if status is None or (not status.requested) or status.error:
+        status = window.cifLibrary  # None until cif-loader.js (async) has run
+        if status is not None and ((not status.requested) or status.error):
             return None
         await asyncio.sleep(0.05)
         waited += 0.05

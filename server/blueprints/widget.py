@@ -63,6 +63,9 @@ def vendor(version: str, path: str):
         abort(404)  # another build's URL: never cache these contents under it
     response = send_from_directory(VENDOR_DIR, path, mimetype=TYPES[_suffix(path)])
     response.headers["Cache-Control"] = IMMUTABLE
+    if path.endswith(".bin.gz"):  # the memory snapshot: the browser inflates it while the page loads
+        response.mimetype = "application/octet-stream"
+        response.headers["Content-Encoding"] = "gzip"
     return response
 
 
