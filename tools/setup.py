@@ -111,10 +111,20 @@ def build_vendor(wheels: list[Path]) -> None:
         NODE_MODULES / "pyodide" / "python_stdlib.zip")
     step("bytecode: compiling the widget's wheels")
     run("node", tools / "precompile.mjs", "wheels", VENDOR / "site-packages.zip", *wheels)
-    step("snapshot: Pyodide's memory after the widget's standard-library imports, in headless Chromium")
-    run(sys.executable, "-m", "tools.snapshot")
     stamp.write_text(key)
     step(f"web/vendor: built in {time.monotonic() - started:.1f} s")
+
+
+def ensure_snapshot() -> None:
+    """The widget's memory snapshot; made again whenever web/vendor was rebuilt (or Chromium
+    arrived since)."""
+    from tools.snapshot import PYODIDE_DIR, SNAPSHOT
+
+    if (PYODIDE_DIR / SNAPSHOT).exists():
+        step("snapshot: up to date")
+        return
+    step("snapshot: Pyodide's memory after the widget's standard-library imports, in headless Chromium")
+    run(sys.executable, "-m", "tools.snapshot")
 
 
 def main() -> int:
@@ -123,6 +133,7 @@ def main() -> int:
             raise SystemExit(f"[setup] {tool} not found: install Node.js and npm (apt-get install nodejs npm)")
     npm_install()
     build_vendor(download_wheels())
+    ensure_snapshot()
     certs = ensure_dev_certs(Settings.from_environment().certs_dir)
     step(f"dev certificate: {certs.cert} (CA {certs.ca})")
     return 0
