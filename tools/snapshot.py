@@ -33,7 +33,7 @@ ORIGIN = "https://snapshot.invalid"
 SOURCES = [REPO / "web", REPO / "adaptor_core", REPO / "node_modules" / "@pyscript" / "core" / "src" / "stdlib" / "pyscript"]
 # Not standard library: the page's JS, PyScript's modules (registered after the boot),
 # our own code and the wheels.
-SKIP = {"js", "pyscript", "_pyscript", "polyscript", "adaptor_core", "signin", "cif", "adaptor", "msal", "jwt",
+SKIP = {"js", "pyscript", "_pyscript", "polyscript", "adaptor_core", "main", "adaptor", "ui", "signin", "cif", "msal", "jwt",
         "requests", "urllib3", "idna", "certifi", "charset_normalizer", "pyodide_http", "__future__"}
 EXTRA = ["os", "pathlib"]  # PyScript writes its package with these before the widget runs
 TYPES = {".mjs": "text/javascript", ".wasm": "application/wasm", ".zip": "application/zip", ".json": "application/json"}
