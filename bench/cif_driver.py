@@ -118,8 +118,8 @@ def user_oid(server: ServerProcess, name: str) -> str:
 
 
 def agent_access_token(server: ServerProcess, name: str) -> str:
-    """An agent's API access token through the identity provider's code flow (bench/identity.py)."""
-    from .identity import Tenant, agent_token
+    """An agent's API access token through the identity provider's code flow (testkit/tenant.py)."""
+    from testkit.tenant import Tenant, agent_token
 
     async def get() -> str:
         async with server.async_http() as http:

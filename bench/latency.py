@@ -362,7 +362,6 @@ def run_overload(quick: bool = False) -> dict:
     }
     report.write_result(result)
     report.print_summary(result)
-    run_overload(quick)
     return result
 
 

@@ -32,7 +32,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-features=TrackingProtection3pcd,LocalNetworkAccessChecks"]
 CACHE_KEY = "cif-adaptor.msal-cache"
 SIGNALR_JS = cif_driver.SIGNALR_JS
-STEPS = [("Pyodide + PyScript boot", None, "python_ready"), ("sign-in (token from the msal cache)", "python_ready", "token"),
+STEPS = [("Pyodide loaded (snapshot read and restored, or booted)", None, "pyodide_ready"),
+         ("PyScript start → main.py runs", "pyodide_ready", "adaptor_started"),
+         ("main.py's imports (core, glue) → Python ready", "adaptor_started", "python_ready"),
+         ("sign-in (token from the msal cache)", "python_ready", "token"),
          ("/api/negotiate", "token", "negotiated"), ("service negotiate", "negotiated", "service_negotiated"),
          ("WebSocket + handshake", "service_negotiated", "connected"), ("registerClient", "connected", "registered")]
 REFERENCE_PAGE = """<!doctype html><meta charset=utf-8><title>JS reference</title>
@@ -119,7 +122,8 @@ def _load_widget(page, server: ServerProcess, reload: bool = False) -> dict:
     else:
         page.goto(_widget_url(server))
     page.wait_for_selector("body[data-registered]", timeout=120_000)
-    return page.evaluate("() => ({...window.adaptorDiagnostics().marks, snapshot: window.pyodideBoot?.snapshot})")
+    return page.evaluate("() => ({...window.adaptorDiagnostics().marks, snapshot: window.pyodideBoot?.snapshot, "
+                         "pyodide_ready: window.pyodideBoot?.ready})")
 
 
 def _access_token(cache: str) -> str:
