@@ -348,8 +348,9 @@ def run_overload(quick: bool = False) -> dict:
                   "its 202 (the push happens inside the POST).",
                   "MaxNotificationsPerSecond is counted where the handler starts, and refusing costs CPU too "
                   "(TLS, HTTP, Flask, the token check): the default is the largest limit at which this machine, "
-                  "offered twice it, kept POST → answer bounded (120/s: p99 0.19 s over 3,000 calls; at 150/s, "
-                  "offered 300/s, the queue before the handler grew past 1.5 s in ten seconds). On Azure, "
+                  "offered twice it, kept POST → answer bounded (in the runs that chose it, on a quieter machine: "
+                  "120/s, p99 0.19 s over 3,000 calls; at 150/s, offered 300/s, the queue before the handler grew "
+                  "past 1.5 s in ten seconds). On Azure, "
                   "host.json's maxOutstandingRequests bounds that queue."],
         "tables": [{"title": "Answers and delivery", "columns": ["figure", "value"], "rows": [
             ["offered /s (target / as sent)", f"{rate:g} / {f['offered_achieved_per_s']:g}"], ["sent", f["sent"]],
