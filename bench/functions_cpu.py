@@ -25,13 +25,15 @@ from . import report
 TARGET_MS = 1.0
 # First match wins, tested against the profiled function's file and name.
 PARTS = [
-    ("bearer-token check (PyJWT RS256 verify, claims)", ("jwt/", "server/auth.py", "cryptography")),
-    ("SignalR REST client (httpx request building, REST token HS256)", ("httpx/", "signalr_rest.py", "azure_signalr.py",
-                                                                         "httpcore/", "h11/")),
+    ("PyJWT and token checks (REST tokens when signed; the bearer token once per token)",
+     ("jwt/", "server/auth.py", "cryptography")),
+    ("SignalR REST client (httpx request building)", ("httpx/", "signalr_rest.py", "azure_signalr.py",
+                                                       "httpcore/", "h11/")),
     ("SQLite store", ("server/store/", "sqlite3")),
     ("JSON (body, payload, log line)", ("json/",)),
-    ("logging", ("logging/",)),
-    ("handler code (validation, ids)", ("server/functions/",)),
+    ("logging", ("logging/", "server/log.py")),
+    ("handler code (validation, ids, the message loader)", ("server/functions/", "server/jsonbody.py",
+                                                             "adaptor_core/")),
 ]
 
 

@@ -6,6 +6,10 @@ and ask the service for client tokens (`POST /api/hubs/<hub>/:generateToken`).""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +19,10 @@ from ..errors import ApiError
 from .credentials import SIGNALR_SCOPE
 
 log = logging.getLogger("functions.signalr")
+
+REST_TOKEN_LIFETIME = 300  # seconds an HS256 REST token is good for
+REST_TOKEN_RENEW = 60  # a token with this little left is not reused
+REST_TOKENS_KEPT = 1024  # URLs (one a user) whose token is remembered, least recently used dropped
 
 
 class SignalRUnavailable(ApiError):
@@ -26,12 +34,32 @@ class SignalRRest:
     """`credential` is an azure-identity credential for identity-based connections, None
     for an AccessKey."""
 
-    def __init__(self, connection: ConnectionString, http: httpx.Client, credential: Any = None):
-        self.connection, self.http, self.credential = connection, http, credential
+    def __init__(self, connection: ConnectionString, http: httpx.Client, credential: Any = None,
+                 clock: Callable[[], float] = time.time):
+        self.connection, self.http, self.credential, self.clock = connection, http, credential, clock
+        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()  # URL → (token, exp)
+        self._lock = threading.Lock()
+
+    def _rest_token(self, url: str) -> str:
+        """The AccessKey's HS256 token for `url` (its `aud`), signed once and reused while it
+        is good for more than REST_TOKEN_RENEW seconds: signing one per call was a tenth
+        of a notification's CPU (`python -m bench cpu`)."""
+        now = self.clock()
+        with self._lock:
+            kept = self._tokens.get(url)
+            if kept is not None and kept[1] - now > REST_TOKEN_RENEW:
+                self._tokens.move_to_end(url)
+                return kept[0]
+        token = self.connection.rest_token(url, REST_TOKEN_LIFETIME, now)
+        with self._lock:
+            self._tokens[url] = (token, int(now) + REST_TOKEN_LIFETIME)
+            while len(self._tokens) > REST_TOKENS_KEPT:
+                self._tokens.popitem(last=False)
+        return token
 
     def _authorization(self, url: str) -> str:
         if self.credential is None:
-            return f"Bearer {self.connection.rest_token(url)}"
+            return f"Bearer {self._rest_token(url)}"
         from azure.core.exceptions import ClientAuthenticationError
 
         try:
