@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from .azure_signalr import ConnectionString
 from .dial_webhook import webhook_settings
 from .errors import ConfigError
-from .phone import DEFAULT_REGION, region_setting
 from .functions.admission import DEFAULT_PER_SECOND, SETTING
+from .phone import DEFAULT_REGION, region_setting
 from .settings import Settings
 
 if TYPE_CHECKING:  # the local stand-ins are imported by local_setup only: the Azure package has none
