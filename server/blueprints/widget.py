@@ -78,7 +78,8 @@ VERSIONED_PAGES = {"index.html", "pyscript.toml"}
 def static(path: str):
     suffix = _suffix(path)
     if path in VERSIONED_PAGES:
-        text = versioned((WEB_DIR / path).read_text(encoding="utf-8"), vendor_version())
+        text = versioned((WEB_DIR / path).read_text(encoding="utf-8"), vendor_version(),
+                         current_app.extensions["config"].widget_snapshot)
         response = Response(text, mimetype=TYPES[suffix])
         response.add_etag()
         response.make_conditional(request)
