@@ -259,8 +259,7 @@ def run(quick: bool = False) -> dict:
     runs, count = (3, 400) if quick else (7, 2000)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-widget-") as tmp:
-        # the snapshot is offered so the run measures what it buys (it is off by default: docs/widget.md)
-        server = ServerProcess(Path(tmp) / "state", env={"ADAPTOR_WIDGET_SNAPSHOT": "on"}).start()
+        server = ServerProcess(Path(tmp) / "state").start()
         try:
             with sync_playwright() as pw:
                 cache = sign_in_once(pw, server)

@@ -56,7 +56,6 @@ class Config:
     reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS
     signalr_keepalive: float = DEFAULT_KEEPALIVE
     signalr_timeout: float = DEFAULT_TIMEOUT
-    widget_snapshot: bool = False  # ADAPTOR_WIDGET_SNAPSHOT=on: the widget page offers Pyodide's memory snapshot
 
     @property
     def hub(self) -> str:
@@ -240,8 +239,7 @@ def local_setup(settings: Settings) -> Config:
         adaptor_function_url=functions_url,
         reconcile_seconds=positive_seconds(settings, "ADAPTOR_RECONCILE_SECONDS", DEFAULT_RECONCILE_SECONDS),
         signalr_keepalive=positive_seconds(settings, "ADAPTOR_SIGNALR_KEEPALIVE", DEFAULT_KEEPALIVE),
-        signalr_timeout=positive_seconds(settings, "ADAPTOR_SIGNALR_TIMEOUT", DEFAULT_TIMEOUT),
-        widget_snapshot=choice(settings, "ADAPTOR_WIDGET_SNAPSHOT", ("off", "on")) == "on")
+        signalr_timeout=positive_seconds(settings, "ADAPTOR_SIGNALR_TIMEOUT", DEFAULT_TIMEOUT))
 
 
 def _origins(settings: Settings, key: str, default: str, example: str, any_ok: bool = False) -> tuple[str, ...]:

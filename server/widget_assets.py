@@ -41,18 +41,6 @@ def vendor_version(vendor: Path = VENDOR_DIR) -> str:
         return _cache[listing]
 
 
-# The page offers the memory snapshot by this preload line (web/snapshot-prefetch.js reads
-# it; web/pyodide-boot.mjs uses the snapshot only when offered).
-SNAPSHOT_MARK = "snapshot-jspi.bin.gz"
-
-
-def versioned(text: str, version: str, snapshot: bool = False) -> str:
-    """index.html or pyscript.toml with its vendor URLs under the hashed directory; without
-    `snapshot` the page does not offer the memory snapshot (its preload line is left out).
-
-    Off by default: Pyodide's snapshot loading (`_loadSnapshot`) is a private API, and
-    Chromium's renderer crashed ("Target crashed") in 3 of about 6 full test runs with the
-    snapshot on and in none without it (docs/widget.md)."""
-    if not snapshot:
-        text = "".join(line for line in text.splitlines(keepends=True) if SNAPSHOT_MARK not in line)
+def versioned(text: str, version: str) -> str:
+    """index.html or pyscript.toml with its vendor URLs under the hashed directory."""
     return text.replace(PREFIX, f"./vendor-{version}/")

@@ -1,15 +1,12 @@
-"""Where the page offers it (ADAPTOR_WIDGET_SNAPSHOT=on; off by default), the widget boots
-from the Pyodide memory snapshot made at set-up (tools/snapshot.py, web/pyodide-boot.mjs)
-and, where the snapshot can't be used or isn't offered, the ordinary way: either way it
-signs in, connects and raises the CIF notification of a call in the local CIF host.
+"""The widget boots from the Pyodide memory snapshot made at set-up (tools/snapshot.py,
+web/pyodide-boot.mjs) and, where the snapshot can't be used, the ordinary way: either way
+it signs in, connects and raises the CIF notification of a call in the local CIF host.
 (How much faster the snapshot is belongs to `python -m bench widget`, never a test.)"""
 import gzip
-import json
 
 import pytest
 
-from testkit.functions import Api
-from tests.conftest import Identity, call_payload, chromium_context, sign_in_popup, start_stack, stop_stack
+from tests.conftest import call_payload, chromium_context, sign_in_popup
 from tools.snapshot import PYODIDE_DIR, SNAPSHOT
 
 pytestmark = pytest.mark.browser
@@ -26,26 +23,10 @@ PATHS = {
 }
 
 
-NOT_OFFERED = "not offered (the default)"
-
-
-@pytest.fixture(scope="module")
-def stacks(tmp_path_factory):
-    """The default stack (no snapshot offered) and one with ADAPTOR_WIDGET_SNAPSHOT=on."""
-    off = start_stack(tmp_path_factory.mktemp("snapshot-off"))
-    on = start_stack(tmp_path_factory.mktemp("snapshot-on"), env={"ADAPTOR_WIDGET_SNAPSHOT": "on"})
-    yield {"off": off, "on": on}
-    stop_stack(on)
-    stop_stack(off)
-
-
-@pytest.mark.parametrize("path", [*PATHS, NOT_OFFERED])
-def test_widget_works_with_and_without_the_snapshot(playwright_instance, stacks, path):
-    stack = stacks["off" if path == NOT_OFFERED else "on"]
-    identity = Identity(stack, json.loads((stack.state_dir / "identity.json").read_text()))
-    sender_api = Api(stack, identity.sender_token())
+@pytest.mark.parametrize("path", PATHS)
+def test_widget_works_with_and_without_the_snapshot(playwright_instance, stack, identity, sender_api, path):
     with chromium_context(playwright_instance, stack.certs) as context:
-        served = PATHS.get(path)
+        served = PATHS[path]
         if served is not None:
             context.route(f"**/{SNAPSHOT}", lambda route: route.fulfill(
                 status=served["status"], content_type="application/gzip", body=served["body"]))
@@ -57,9 +38,7 @@ def test_widget_works_with_and_without_the_snapshot(playwright_instance, stacks,
         widget_page.locator("body[data-registered]").wait_for(timeout=60_000)
         widget = next(f for f in page.frames if "/widget/" in f.url)
         boot = widget.evaluate("() => window.pyodideBoot")
-        if path == NOT_OFFERED:
-            assert boot["snapshot"] == "not offered"
-        elif served is None:
+        if served is None:
             assert boot["snapshot"] == "used"
         else:
             assert boot["snapshot"].startswith("fell back: ")

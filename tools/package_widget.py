@@ -23,8 +23,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-id", required=True, help="ClientId of the app registration")
     parser.add_argument("--authority", required=True, help="Authority, e.g. https://login.microsoftonline.com/<tenant>")
     parser.add_argument("--scope", required=True, help="Scope, e.g. api://<client id>/access_as_user")
-    parser.add_argument("--snapshot", action="store_true",
-                        help="offer Pyodide's memory snapshot (faster start; experimental, see docs/widget.md)")
     args = parser.parse_args(argv)
     if not (VENDOR / ".setup-stamp").exists():
         raise SystemExit("web/vendor is not built: run ./run.sh (or python -m tools.setup) first")
@@ -36,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     version = vendor_version()
     shutil.copytree(VENDOR, target / f"vendor-{version}", ignore=shutil.ignore_patterns(".setup-stamp"))
     for page in VERSIONED_PAGES:
-        text = versioned((WEB_DIR / page).read_text(encoding="utf-8"), version, args.snapshot)
-        (target / page).write_text(text, encoding="utf-8")
+        (target / page).write_text(versioned((WEB_DIR / page).read_text(encoding="utf-8"), version), encoding="utf-8")
     (target / "adaptor_core.zip").write_bytes(core_zip())
     config = {"AdaptorFunctionUrl": args.functions_url, "ClientId": args.client_id,
               "Authority": args.authority, "Scope": args.scope}

@@ -53,17 +53,7 @@ function unsparse(bytes) {
   return memory;
 }
 
-// The page offers the snapshot by its preload line (the server leaves it out unless
-// ADAPTOR_WIDGET_SNAPSHOT=on, tools/package_widget.py unless --snapshot).
-const OFFERED = !!globalThis.document?.querySelector('link[rel="preload"][href*="/snapshot-"]');
-
 export async function loadPyodide(options = {}) {
-  if (!OFFERED) {
-    boot.snapshot = "not offered";
-    const pyodide = await pyodideLoad(options);
-    boot.ready = performance.now();
-    return pyodide;
-  }
   try {
     const snapshot = await fetchSnapshot();
     boot.snapshotRead = performance.now();

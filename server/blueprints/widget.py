@@ -78,8 +78,7 @@ VERSIONED_PAGES = {"index.html", "pyscript.toml"}
 def static(path: str):
     suffix = _suffix(path)
     if path in VERSIONED_PAGES:
-        text = versioned((WEB_DIR / path).read_text(encoding="utf-8"), vendor_version(),
-                         current_app.extensions["config"].widget_snapshot)
+        text = versioned((WEB_DIR / path).read_text(encoding="utf-8"), vendor_version())
         response = Response(text, mimetype=TYPES[suffix])
         response.add_etag()
         response.make_conditional(request)
