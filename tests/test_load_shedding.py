@@ -10,7 +10,7 @@ import pytest
 from server.config import max_notifications_per_second
 from server.errors import ConfigError
 from server.functions.admission import DEFAULT_PER_SECOND, SETTING, RateLimit
-from server.functions.handlers import OPENAPI
+from server.functions.handlers import openapi_document
 from server.settings import Settings
 from tests.conftest import Api, Identity, call_payload, new_agent, run_async, start_stack, stop_stack
 from tests.test_functions_flow import next_notification
@@ -90,6 +90,6 @@ def test_past_the_limit_send_message_to_user_answers_429_with_retry_after_and_st
 
 
 def test_the_api_document_tells_integrators_of_the_429_and_its_retry_after():
-    documented = json.loads(OPENAPI.read_text(encoding="utf-8"))["paths"]["/api/SendMessageToUser"]["post"]["responses"]["429"]
+    documented = openapi_document()["paths"]["/api/SendMessageToUser"]["post"]["responses"]["429"]
     assert "too_many_requests" in documented["description"] and SETTING in documented["description"]
     assert documented["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
