@@ -56,6 +56,16 @@ def mark(name: str) -> None:
     MARKS[name] = round(performance.now(), 1)
 
 
+def to_python(value):
+    """A hub message argument as Python data: JsProxy objects converted, Python values as they are."""
+    return value.to_py() if hasattr(value, "to_py") else value
+
+
+def first_argument(arguments: list):
+    """The first argument of a hub invocation as Python data (None when there is none)."""
+    return to_python(arguments[0]) if arguments else None
+
+
 def now() -> float:
     return time.monotonic()
 
@@ -97,8 +107,7 @@ class Adaptor:
         """CANCEL_NOTIFICATION: the caller hung up or another tab answered. A toast up here
         goes with cancelEvent(its token); the call's task stops (no task, no ack)."""
         try:
-            withdrawal = parse_withdrawal(arguments[0].to_py() if arguments and hasattr(arguments[0], "to_py")
-                                          else arguments[0] if arguments else None)
+            withdrawal = parse_withdrawal(first_argument(arguments))
         except NotificationError as exc:
             self.ui.set_status(self.core.state, f"ignored a malformed withdrawal: {exc}", exc.code)
             return
@@ -345,7 +354,7 @@ class Adaptor:
     # seed: the ReceiveNotification handler → CIF notification
     async def notify_incoming_call(self, argument) -> None:
         try:
-            n = parse_notification(argument.to_py() if hasattr(argument, "to_py") else argument)
+            n = parse_notification(to_python(argument))
         except NotificationError as exc:
             self.ui.set_status(self.core.state, f"ignored a malformed notification: {exc}", exc.code)
             return
@@ -474,8 +483,7 @@ class Adaptor:
     def _on_dial_status(self, arguments: list) -> None:
         """Every tab of the agent follows every dial (pushed after each webhook attempt)."""
         try:
-            status = parse_dial_status(arguments[0].to_py() if arguments and hasattr(arguments[0], "to_py")
-                                       else arguments[0] if arguments else None)
+            status = parse_dial_status(first_argument(arguments))
         except DialError as exc:
             self.ui.set_status(self.core.state, f"ignored a malformed dial status: {exc}", exc.code)
             return
